@@ -1,0 +1,118 @@
+"""The `seqpipe` command. Heavy libraries (Prefect, Ray, MLflow, torch) load lazily."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from seqpipe.errors import SeqpipeError
+
+DEFAULT_CONFIG = Path("conf/pipeline.yaml")
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="seqpipe: corpus ingestion, vocabulary and sequence-model training pipelines.")
+console = Console(stderr=True)
+
+ConfigOption = typer.Option(None, "--config", "-c", help="YAML config (default: conf/pipeline.yaml if present).")
+SetOption = typer.Option(None, "--set", "-s", help="Override a config key, e.g. --set vocab.min_count=3 (repeatable).")
+
+
+def friendly_errors(fn):
+    """Show a user error as one red line and exit 1, instead of a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SeqpipeError as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def load(config: Optional[Path], sets: Optional[List[str]], extra: tuple[str, ...] = ()):
+    from seqpipe import environment
+    from seqpipe.config import load_config
+
+    path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    cfg = load_config(path, list(extra) + list(sets or []))
+    environment.prepare(cfg.runtime.state_dir)
+    return cfg
+
+
+@app.command()
+@friendly_errors
+def ingest(
+    sources: List[str] = typer.Argument(..., help="Files, folders, globs, URIs (s3://...), or hf:NAME datasets."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Folder that receives corpus-<hash>/."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Read sources into a sharded Parquet corpus (+ rejects/ and manifest.json)."""
+    from rich.progress import Progress
+
+    from seqpipe.ingest import run_ingest
+
+    cfg = load(config, set_)
+    ingest_cfg = cfg.ingest.model_copy(update={"sources": sources, "out": out or cfg.ingest.out})
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("ingesting", total=None)
+        result = run_ingest(ingest_cfg, cfg.runtime, on_progress=lambda d, t: progress.update(bar, completed=d, total=t))
+    c = result.counts
+    console.print(f"{'reused' if result.reused else 'wrote'} corpus: {c['documents']:,} documents, "
+                  f"{c['sentences']:,} sentences, {c['tokens']:,} tokens; rejected {c['rejected']:,} "
+                  f"of {c['read']:,} records ({c['blank']:,} blank)")
+    print(result.uri)
+
+
+@app.command()
+@friendly_errors
+def vocab(
+    corpus: str = typer.Argument(..., help="A corpus folder written by `seqpipe ingest`."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Folder that receives vocab-<hash>/."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Build the word and character vocabularies and the negative-sampling table."""
+    from seqpipe.vocab import run_vocab
+
+    cfg = load(config, set_)
+    vocab_cfg = cfg.vocab.model_copy(update={"out": out or cfg.vocab.out})
+    with console.status("counting tokens"):
+        result = run_vocab(vocab_cfg, corpus, cfg.runtime)
+    s = result.stats
+    console.print(f"{'reused' if result.reused else 'wrote'} vocabulary: {s['size']:,} tokens "
+                  f"(of {s['types']:,} types; {s['coverage']:.2%} of {s['tokens']:,} running tokens covered "
+                  f"at min_count {s['min_count']}), {s['chars']:,} characters")
+    print(result.uri)
+
+
+@app.command()
+@friendly_errors
+def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):
+    """Run the whole pipeline as a Prefect flow (local Prefect, Ray and MLflow by default)."""
+    cfg = load(config, set_)
+    from flows.pipeline import pipeline as pipeline_flow
+
+    summary = pipeline_flow(config=cfg)
+    console.print(f"pipeline done: MLflow run {summary['mlflow_run_id']}")
+    json.dump(summary, sys.stdout, indent=2)
+    print()
+
+
+@app.command("demo-corpus")
+@friendly_errors
+def demo_corpus(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):
+    """Write the demo corpus (docstrings of the installed packages) and print its folder."""
+    from seqpipe.demo import build_demo_corpus
+
+    cfg = load(config, set_)
+    with console.status("collecting docstrings"):
+        print(build_demo_corpus(cfg.runtime.state_dir, cfg.demo.max_mb))
+
+
+if __name__ == "__main__":
+    app()

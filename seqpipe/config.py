@@ -1,0 +1,144 @@
+"""Configuration: one pydantic model per stage, loaded from commented YAML in conf/.
+
+Every knob of the pipeline lives here; `load_config` reads a YAML file, applies
+`--set a.b=value` overrides and validates, turning any mistake into a `ConfigError`
+whose message names the key path and the reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from seqpipe.errors import SeqpipeError
+
+
+class ConfigError(SeqpipeError, ValueError):
+    """A configuration file or override that cannot be used, with a readable reason."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuntimeConfig(Strict):
+    state_dir: str = Field(".seqpipe", description="Project state: Prefect DB, MLflow DB and artifacts, demo data.")
+    executor: Literal["ray", "local"] = Field("ray", description="'ray': stages fan out as Ray tasks; 'local': in-process.")
+    ray_address: str = Field("local", description="'local' starts Ray on this machine; 'auto' or 'ray://host:10001' joins a cluster.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all cores.")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; null = SQLite under state_dir.")
+    experiment: str = "seqpipe"
+
+
+class DemoConfig(Strict):
+    max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus built from installed packages' docstrings.")
+
+
+class IngestConfig(Strict):
+    sources: list[str] = Field(default_factory=list, description="Files, folders, globs, URIs or hf:NAME; empty = demo corpus.")
+    out: str | None = Field(None, description="Folder that receives corpus-<hash>/; null = <state_dir>/corpus.")
+    format: Literal["auto", "txt", "jsonl", "json", "csv", "tsv", "parquet", "hf"] = "auto"
+    txt_unit: Literal["line", "file"] = Field("line", description="A .txt document is one line, or the whole file.")
+    text_field: str = Field("text", description="Field (JSON, dotted path allowed) or column (CSV/Parquet/HF) holding the text.")
+    hf_split: str = "train"
+    encoding: str = "utf-8"
+    normalize: Literal["NFKC", "NFC", "none"] = "NFKC"
+    lowercase: bool = True
+    split_sentences: bool = True
+    tokenize: Literal["word", "char", "whitespace"] = "word"
+    max_record_chars: int = Field(1_000_000, ge=1, description="Longer records are rejected as over-long.")
+    max_reject_rate: float = Field(0.05, ge=0.0, le=1.0, description="Fail when more of the records read are rejected (blank lines excluded).")
+    shard_mb: float = Field(32.0, gt=0, description="Large uncompressed text files are read in parallel in pieces of this size.")
+    row_group_rows: int = Field(16_384, ge=1, description="Rows per Parquet row group (the unit of streaming reads).")
+
+
+class VocabConfig(Strict):
+    out: str | None = Field(None, description="Folder that receives vocab-<hash>/; null = <state_dir>/vocab.")
+    min_count: int = Field(5, ge=1, description="Words seen fewer times map to <unk>.")
+    max_size: int | None = Field(None, ge=1, description="Keep at most this many words (specials not counted).")
+    specials: list[str] = Field(default_factory=lambda: ["<pad>", "<unk>", "<bos>", "<eos>"])
+    char_min_count: int = Field(1, ge=1)
+    sample: float = Field(1e-3, ge=0.0, description="Frequent-word subsampling threshold t (word2vec's -sample); 0 = off.")
+    unigram_power: float = Field(0.75, ge=0.0, description="Negative-sampling noise distribution P(w) ~ count(w)^power.")
+
+
+class PipelineConfig(Strict):
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    demo: DemoConfig = Field(default_factory=DemoConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    vocab: VocabConfig = Field(default_factory=VocabConfig)
+
+
+def config_hash(model: BaseModel) -> str:
+    """Stable hash of a config's values (key order and formatting do not matter)."""
+    text = json.dumps(model.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                model: type[BaseModel] = PipelineConfig) -> Any:
+    """Read YAML (or the embedded defaults when path is None), apply overrides, validate."""
+    data: dict = {}
+    if path is not None:
+        data = _read_yaml(Path(path))
+    for item in overrides:
+        _apply_override(data, item)
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid configuration{where}:\n" + format_validation_error(err)) from None
+
+
+def format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        reason = e["msg"]
+        if e["type"] == "extra_forbidden":
+            reason = "unknown key (check the spelling against conf/pipeline.yaml)"
+        elif e["type"] != "missing":
+            reason += f", got {e['input']!r}"
+        lines.append(f"  {key}: {reason}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _apply_override(data: dict, item: str) -> None:
+    """Apply one `a.b.c=value` override; the value is parsed as YAML (numbers, lists, booleans)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value

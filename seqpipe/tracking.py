@@ -1,0 +1,145 @@
+"""MLflow tracking: the only module that talks to MLflow.
+
+One parent run per pipeline run and one nested run per stage. Runs carry the git
+commit, the config hash and the content hashes of their inputs, so any artifact or
+model traces back to the data it came from. Default backend: SQLite + a local artifact
+folder under the state folder; set runtime.tracking_uri to use a server.
+"""
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+from pydantic import BaseModel
+
+from seqpipe.artifacts import read_json
+from seqpipe.config import RuntimeConfig, config_hash
+from seqpipe.plots import zipf_plot
+from seqpipe.vocab import Vocabulary
+
+MAX_PARAM_CHARS = 6000
+MAX_INPUTS = 20  # sources listed as run inputs; the manifest artifact lists them all
+
+
+def configure(runtime: RuntimeConfig) -> str:
+    """Point MLflow at the configured backend and make sure the experiment exists."""
+    import mlflow
+
+    state = Path(runtime.state_dir).resolve()
+    uri = runtime.tracking_uri or f"sqlite:///{state / 'mlflow.db'}"
+    if uri.startswith("sqlite:"):
+        state.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(runtime.experiment) is None:
+        location = (state / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
+        mlflow.create_experiment(runtime.experiment, artifact_location=location)
+    mlflow.set_experiment(runtime.experiment)
+    return uri
+
+
+@contextlib.contextmanager
+def pipeline_run(runtime: RuntimeConfig, config: BaseModel, name: str = "pipeline") -> Iterator[str]:
+    """The parent run of one pipeline execution; yields its run id."""
+    import mlflow
+
+    configure(runtime)
+    tags = {"seqpipe.kind": "pipeline", "seqpipe.git_commit": git_commit(),
+            "seqpipe.config_hash": config_hash(config)}
+    with mlflow.start_run(run_name=name, tags=tags) as run:
+        mlflow.log_params(_flatten(config.model_dump(mode="json")))
+        yield run.info.run_id
+
+
+@contextlib.contextmanager
+def stage_run(runtime: RuntimeConfig, stage: str, config: BaseModel,
+              parent_run_id: str | None = None) -> Iterator[str]:
+    """A stage's run, nested under the pipeline run when there is one; yields its run id.
+
+    The parent is passed explicitly, so this works from any thread or process.
+    """
+    import mlflow
+
+    configure(runtime)
+    tags = {"seqpipe.kind": "stage", "seqpipe.stage": stage, "seqpipe.git_commit": git_commit(),
+            "seqpipe.config_hash": config_hash(config)}
+    with mlflow.start_run(run_name=stage, nested=parent_run_id is not None,
+                          parent_run_id=parent_run_id, tags=tags) as run:
+        mlflow.log_params(_flatten(config.model_dump(mode="json")))
+        yield run.info.run_id
+
+
+def log_corpus(folder: str, reused: bool) -> None:
+    """Counts, the manifest, and the input data's digests of an ingest stage's run."""
+    import mlflow
+
+    manifest = read_json(Path(folder) / "manifest.json")
+    counts = manifest["counts"]
+    mlflow.log_metrics({k: float(v) for k, v in counts.items()})
+    read = counts["read"] - counts["blank"]
+    mlflow.log_metric("reject_rate", (counts["rejected"] - counts["blank"]) / read if read else 0.0)
+    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
+                     "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
+    for source in manifest["sources"][:MAX_INPUTS]:
+        log_dataset(source["uri"], source["sha256"], context="ingest")
+    mlflow.log_dict(manifest, "manifest.json")
+
+
+def log_vocab(folder: str, reused: bool, head_size: int = 200) -> None:
+    """Vocabulary size and coverage, the top of the vocabulary, a Zipf plot."""
+    import mlflow
+
+    manifest = read_json(Path(folder) / "manifest.json")
+    vocab = Vocabulary.load(folder)
+    words = len(vocab.specials)
+    head = list(zip(vocab.tokens[words:words + head_size], vocab.counts[words:words + head_size].tolist()))
+    stats = manifest["stats"]
+    mlflow.log_metrics({"vocab_size": stats["size"], "char_vocab_size": stats["chars"],
+                        "tokens": stats["tokens"], "types": stats["types"],
+                        "coverage_at_min_count": stats["coverage"]})
+    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
+                     "seqpipe.input_hash": manifest["corpus"]["content_hash"], "seqpipe.reused": str(reused)})
+    log_dataset(manifest["corpus"]["uri"], manifest["corpus"]["content_hash"], context="vocab")
+    mlflow.log_dict(manifest, "manifest.json")
+    mlflow.log_text("rank\ttoken\tcount\n" + "".join(f"{i}\t{t}\t{c}\n" for i, (t, c) in enumerate(head, 1)),
+                    "vocab_head.tsv")
+    with tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
+        mlflow.log_artifact(str(zipf_plot(vocab.counts[words:], Path(tmp) / "zipf.png", "Zipf plot of the vocabulary")))
+
+
+def log_dataset(uri: str, digest: str, context: str) -> None:
+    """Record an input dataset (name, source URI, content digest) on the active run."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    try:
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways" for local paths
+            warnings.simplefilter("ignore")
+            source = resolve_dataset_source(uri)
+    except Exception:  # an hf: name or a scheme MLflow has no source type for
+        source = HTTPDatasetSource(uri)
+    mlflow.log_input(MetaDataset(source, name=Path(uri).name or uri, digest=digest[:16]), context=context)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_CHARS]
+    return flat

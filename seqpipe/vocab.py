@@ -1,0 +1,157 @@
+"""Vocabulary stage: token counts per shard (pyarrow hash aggregation), merged, ranked.
+
+Output folder vocab-<hash>/ holds vocab.parquet and chars.parquet (token, id, count;
+special tokens first, then by count descending, ties by token), unigram.npz (the alias
+table of the negative-sampling distribution) and manifest.json.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from seqpipe import text
+from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_json, write_json
+from seqpipe.config import RuntimeConfig, VocabConfig
+from seqpipe.errors import InputError
+from seqpipe.parallel import run_tasks
+from seqpipe.sampling import AliasSampler, keep_probabilities, noise_distribution
+
+VOCAB_SCHEMA = pa.schema([("token", pa.string()), ("id", pa.int32()), ("count", pa.int64())])
+
+
+class VocabResult(BaseModel):
+    uri: str
+    content_hash: str
+    reused: bool
+    stats: dict
+
+
+class Vocabulary:
+    """Tokens and counts loaded from a vocabulary artifact, with id lookup."""
+
+    def __init__(self, tokens: list[str], counts: np.ndarray, specials: list[str], unk: str = "<unk>"):
+        self.tokens, self.counts, self.specials = tokens, np.asarray(counts, np.int64), specials
+        self.index = {t: i for i, t in enumerate(tokens)}
+        self.unk_id = self.index.get(unk, -1)
+
+    @classmethod
+    def load(cls, uri: str | Path, kind: str = "vocab") -> "Vocabulary":
+        folder = Path(uri)
+        table = pq.read_table(folder / f"{kind}.parquet")
+        manifest = read_json(folder / "manifest.json")
+        return cls(table.column("token").to_pylist(), table.column("count").to_numpy(), manifest["specials"])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: pa.Array) -> np.ndarray:
+        """Ids of an Arrow string array (vectorised); unknown tokens get <unk>'s id."""
+        ids = pc.index_in(tokens, value_set=pa.array(self.tokens, pa.string()))
+        return pc.fill_null(ids, self.unk_id).to_numpy().astype(np.int64)
+
+    def keep_probabilities(self, sample: float) -> np.ndarray:
+        return keep_probabilities(self._word_counts(), sample)
+
+    def noise_distribution(self, power: float = 0.75) -> np.ndarray:
+        return noise_distribution(self._word_counts(), power)
+
+    def _word_counts(self) -> np.ndarray:
+        """Counts with the specials zeroed: they are neither subsampled nor drawn as noise."""
+        counts = self.counts.copy()
+        counts[: len(self.specials)] = 0
+        return counts
+
+
+def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> VocabResult:
+    """Build <out>/vocab-<hash>/ from an ingested corpus; a no-op when it exists."""
+    corpus = Path(corpus_uri)
+    if not is_complete(corpus):
+        raise InputError(f"{corpus}: not an ingested corpus (no manifest.json); run `seqpipe ingest` first")
+    corpus_manifest = read_json(corpus / "manifest.json")
+    settings = cfg.model_dump(exclude={"out"})
+    input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "corpus": corpus_manifest["content_hash"],
+                              "config": settings})
+    final = Path(cfg.out or Path(runtime.state_dir) / "vocab") / f"vocab-{input_hash[:16]}"
+    if is_complete(final):
+        return _result(final, reused=True)
+    started = time.perf_counter()
+    shards = [str(corpus / s["path"]) for s in corpus_manifest["shards"]]
+    counts = merge_counts(run_tasks(count_tokens, [(s,) for s in shards], runtime))
+    words = rank(counts, cfg.min_count, cfg.max_size, cfg.specials)
+    chars = rank(char_counts(counts, corpus_manifest), cfg.char_min_count, None, cfg.specials)
+    total = int(pc.sum(counts.column("count")).as_py() or 0)
+    kept = int(pc.sum(words.column("count")).as_py() or 0)
+    words = _set_count(words, cfg.specials.index("<unk>") if "<unk>" in cfg.specials else None, total - kept)
+    with atomic_folder(final) as tmp:
+        pq.write_table(words, tmp / "vocab.parquet")
+        pq.write_table(chars, tmp / "chars.parquet")
+        vocab = Vocabulary(words.column("token").to_pylist(), words.column("count").to_numpy(), cfg.specials)
+        sampler = AliasSampler(vocab.noise_distribution(cfg.unigram_power))
+        np.savez(tmp / "unigram.npz", prob=sampler.prob, alias=sampler.alias, power=cfg.unigram_power)
+        stats = {"tokens": total, "types": counts.num_rows, "size": len(vocab), "chars": chars.num_rows,
+                 "coverage": kept / total if total else 0.0, "min_count": cfg.min_count,
+                 "seconds": round(time.perf_counter() - started, 3)}
+        write_json(tmp / "manifest.json", {
+            "kind": "vocab", "schema_version": SCHEMA_VERSION, "input_hash": input_hash,
+            "content_hash": sha256_json([words.column("token").to_pylist(), words.column("count").to_pylist()]),
+            "corpus": {"uri": str(corpus.resolve()), "content_hash": corpus_manifest["content_hash"]},
+            "config": cfg.model_dump(mode="json"), "specials": cfg.specials, "stats": stats})
+    return _result(final, reused=False)
+
+
+def count_tokens(shard: str) -> pa.Table:
+    """(token, count) for one Parquet shard, counted by Arrow's hash aggregation."""
+    tokens = pc.list_flatten(pq.read_table(shard, columns=["tokens"]).column("tokens"))
+    counts = pc.value_counts(tokens)
+    return pa.table({"token": counts.field("values"), "count": counts.field("counts")})
+
+
+def merge_counts(tables: list[pa.Table]) -> pa.Table:
+    if not tables:
+        return pa.table({"token": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
+    merged = pa.concat_tables(tables).group_by("token").aggregate([("count", "sum")])
+    return merged.rename_columns(["token", "count"])
+
+
+def char_counts(word_counts: pa.Table, corpus_manifest: dict) -> pa.Table:
+    """Character counts derived from the word counts (each distinct word split once)."""
+    chars, parents, _ = text.explode(text.tokenize(word_counts.column("token").combine_chunks(), "char"))
+    table = pa.table({"token": chars, "count": pc.take(word_counts.column("count"), parents)})
+    counts = table.group_by("token").aggregate([("count", "sum")]).rename_columns(["token", "count"])
+    if corpus_manifest["config"].get("tokenize") != "char":  # words were separated by single spaces
+        spaces = corpus_manifest["counts"]["tokens"] - corpus_manifest["counts"]["sentences"]
+        counts = pa.concat_tables([counts, pa.table({"token": [" "], "count": pa.array([max(spaces, 0)], pa.int64())})])
+    return counts
+
+
+def rank(counts: pa.Table, min_count: int, max_size: int | None, specials: list[str]) -> pa.Table:
+    """Specials first (count 0), then tokens with count >= min_count by count desc, token asc."""
+    counts = counts.filter(pc.greater_equal(counts.column("count"), min_count))
+    counts = counts.filter(pc.invert(pc.is_in(counts.column("token"), value_set=pa.array(specials, pa.string()))))
+    counts = counts.take(pc.sort_indices(counts, sort_keys=[("count", "descending"), ("token", "ascending")]))
+    if max_size is not None:
+        counts = counts.slice(0, max_size)
+    tokens = pa.concat_arrays([pa.array(specials, pa.string()), counts.column("token").combine_chunks().cast(pa.string())])
+    values = pa.concat_arrays([pa.array([0] * len(specials), pa.int64()), counts.column("count").combine_chunks()])
+    return pa.table({"token": tokens, "id": pa.array(np.arange(len(tokens), dtype=np.int32)), "count": values},
+                    schema=VOCAB_SCHEMA)
+
+
+def _set_count(table: pa.Table, row: int | None, value: int) -> pa.Table:
+    if row is None:
+        return table
+    counts = table.column("count").to_numpy().copy()
+    counts[row] = value
+    return table.set_column(2, "count", pa.array(counts, pa.int64()))
+
+
+def _result(folder: Path, reused: bool) -> VocabResult:
+    manifest = read_json(folder / "manifest.json")
+    return VocabResult(uri=str(folder.resolve()), content_hash=manifest["content_hash"], reused=reused,
+                       stats=manifest["stats"])

@@ -1,0 +1,51 @@
+import pytest
+
+from seqpipe.config import ConfigError, PipelineConfig, config_hash, load_config
+
+
+def test_defaults_load_without_a_file():
+    cfg = load_config(None)
+    assert cfg.vocab.min_count == 5 and cfg.ingest.lowercase is True
+
+
+def test_repository_config_matches_the_defaults():
+    """conf/pipeline.yaml documents the defaults: it must load and equal them."""
+    assert load_config("conf/pipeline.yaml") == PipelineConfig()
+
+
+def test_overrides_are_parsed_as_yaml_values():
+    cfg = load_config(None, ["vocab.min_count=3", "ingest.lowercase=false", "ingest.sources=[a.txt, b.txt]"])
+    assert cfg.vocab.min_count == 3 and cfg.ingest.lowercase is False
+    assert cfg.ingest.sources == ["a.txt", "b.txt"]
+
+
+def test_invalid_value_names_the_key_path_and_the_value(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("vocab:\n  min_count: 0\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "vocab.min_count" in str(err.value) and "greater than or equal to 1" in str(err.value)
+    assert "got 0" in str(err.value) and str(path) in str(err.value)
+
+
+def test_unknown_key_is_an_error_not_silently_ignored():
+    with pytest.raises(ConfigError, match="ingest.lowercas: unknown key"):
+        load_config(None, ["ingest.lowercas=false"])
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("vocab:\n  min_count: [1\n  sample: 2\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml:\d+:\d+: not valid YAML"):
+        load_config(path)
+
+
+def test_malformed_override_is_rejected():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["vocab.min_count"])
+
+
+def test_config_hash_ignores_formatting_but_not_values():
+    a, b = load_config(None), load_config(None, ["vocab.min_count=5"])
+    assert config_hash(a) == config_hash(b)
+    assert config_hash(a) != config_hash(load_config(None, ["vocab.min_count=6"]))
