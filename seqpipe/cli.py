@@ -15,7 +15,7 @@ from seqpipe.errors import SeqpipeError
 DEFAULT_CONFIG = Path("conf/pipeline.yaml")
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="seqpipe: corpus ingestion, vocabulary and sequence-model training pipelines.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config (default: conf/pipeline.yaml if present).")
 SetOption = typer.Option(None, "--set", "-s", help="Override a config key, e.g. --set vocab.min_count=3 (repeatable).")

@@ -1,0 +1,70 @@
+"""The pipeline flow end to end: real Prefect (ephemeral), real Ray, MLflow on SQLite."""
+from pathlib import Path
+
+import pytest
+
+from seqpipe.config import PipelineConfig
+from tests.conftest import PROSE, write_lines
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+def mlflow_runs(state_dir: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{state_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("seqpipe")
+    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harness, ray_session):
+    from flows.pipeline import pipeline
+
+    sources = [write_lines(tmp_path / f"in/{i}.txt", PROSE * 50) for i in range(3)]
+    cfg = PipelineConfig.model_validate({
+        "runtime": {"state_dir": str(tmp_path / "state"), "executor": "ray"},
+        "ingest": {"sources": [str(tmp_path / "in")], "shard_mb": 0.005},
+        "vocab": {"min_count": 2},
+    })
+    summary = pipeline(config=cfg)
+    assert summary["corpus"]["counts"]["documents"] == 3 * 4 * 50
+    assert Path(summary["vocab"]["uri"], "vocab.parquet").exists()
+
+    client, runs = mlflow_runs(tmp_path / "state")
+    parent = next(r for r in runs if r.info.run_id == summary["mlflow_run_id"])
+    children = {r.data.tags["seqpipe.stage"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == {"ingest", "vocab"}
+    assert parent.data.tags["seqpipe.config_hash"] and parent.data.tags["seqpipe.git_commit"]
+    ingest, vocab = children["ingest"], children["vocab"]
+    assert ingest.data.metrics["documents"] == 600 and ingest.data.metrics["rejected"] == 0
+    assert vocab.data.metrics["vocab_size"] > 4 and 0 < vocab.data.metrics["coverage_at_min_count"] <= 1
+    assert ingest.data.params["lowercase"] == "True"
+    assert len(ingest.inputs.dataset_inputs) == len(sources)
+    assert vocab.inputs.dataset_inputs[0].dataset.digest == summary["corpus"]["content_hash"][:16]
+    artifacts = {a.path for a in client.list_artifacts(vocab.info.run_id)}
+    assert {"manifest.json", "vocab_head.tsv", "zipf.png"} <= artifacts
+    assert "manifest.json" in {a.path for a in client.list_artifacts(ingest.info.run_id)}
+
+    again = pipeline(config=cfg)
+    assert again["corpus"]["reused"] and again["vocab"]["reused"]
+    assert again["vocab"]["uri"] == summary["vocab"]["uri"]
+
+
+def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, prefect_harness):
+    from flows.pipeline import pipeline
+
+    cfg = PipelineConfig.model_validate({
+        "runtime": {"state_dir": str(tmp_path / "state"), "executor": "local"},
+        "demo": {"max_mb": 0.3}, "vocab": {"min_count": 1}})
+    summary = pipeline(config=cfg)
+    assert summary["corpus"]["counts"]["tokens"] > 20_000
+    demo = next((tmp_path / "state" / "demo").glob("docstrings-*"))
+    assert (demo / "manifest.json").exists() and list(demo.glob("*.txt"))
