@@ -23,8 +23,8 @@ from seqpipe.artifacts import (SCHEMA_VERSION, atomic_folder, is_complete, read_
                                sha256_json, write_json)
 from seqpipe.config import IngestConfig, RuntimeConfig
 from seqpipe.errors import RejectRateExceeded
-from seqpipe.parallel import run_tasks
-from seqpipe.readers import Batch, read_piece
+from seqpipe.parallel import run_tasks, worker_count
+from seqpipe.readers import RAW_KEEP, Batch, read_piece
 from seqpipe.sources import Piece, Source, plan_sources
 
 CORPUS_SCHEMA = pa.schema([
@@ -37,6 +37,8 @@ CORPUS_SCHEMA = pa.schema([
 ])
 REJECT_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()),
                            ("reason", pa.string()), ("raw", pa.binary())])
+PROCESS_BYTES = 8 << 20  # text processed per batch of Arrow kernels
+PIECE_BYTES = 4 << 20  # large text files are cut into newline-aligned pieces of this size
 BLANK = "empty (blank line or whitespace only)"
 # Config fields that change what is written; `sources` enter the hash by content instead.
 OUTPUT_FIELDS = ("format", "txt_unit", "text_field", "hf_split", "encoding", "normalize", "lowercase",
@@ -54,7 +56,8 @@ class IngestResult(BaseModel):
 def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
                on_progress: Callable[[int, int], None] | None = None) -> IngestResult:
     """Ingest cfg.sources into <out>/corpus-<hash>/; a no-op when that corpus exists."""
-    sources, skipped = plan_sources(cfg.sources, cfg.format, int(cfg.shard_mb * 2**20), cfg.txt_unit, cfg.hf_split)
+    max_shard = int(cfg.shard_mb * 2**20)
+    sources, skipped = plan_sources(cfg.sources, cfg.format, min(max_shard, PIECE_BYTES), cfg.txt_unit, cfg.hf_split)
     input_hash = sha256_json({"schema_version": SCHEMA_VERSION,
                               "config": {k: getattr(cfg, k) for k in OUTPUT_FIELDS},
                               "sources": [(s.uri, s.sha256) for s in sources]})
@@ -62,11 +65,13 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
     final = out / f"corpus-{input_hash[:16]}"
     if is_complete(final):
         return _result(final, reused=True)
-    shards = pack_shards(sources, int(cfg.shard_mb * 2**20))
+    total = sum(s.size for s in sources)
+    shards = pack_shards(sources, min(max_shard, max(PIECE_BYTES, total // (2 * worker_count(runtime)))))
     started = time.perf_counter()
     with atomic_folder(final) as tmp:
         (tmp / "data").mkdir()
         (tmp / "rejects").mkdir()
+        (tmp / "counts").mkdir()
         finished = 0
 
         def report(_i: int, _result: dict) -> None:
@@ -98,72 +103,105 @@ def pack_shards(sources: list[Source], shard_bytes: int) -> list[list[tuple[int,
 
 
 def ingest_shard(folder: str, shard_id: int, items: list[tuple[int, Source, Piece]], cfg: IngestConfig) -> dict:
-    """Read pieces into data/part-N.parquet and rejects/part-N.parquet; return counts per source."""
+    """Read pieces into data/, rejects/ and counts/part-N.parquet; return counts per source.
+
+    Batches of small files are processed together (each Arrow regex call costs ~1 ms of
+    set-up), and the shard's token counts come free while its tokens are in memory, so
+    the vocabulary stage only has to merge them.
+    """
     name = f"part-{shard_id:05d}.parquet"
-    data_path, reject_path = Path(folder) / "data" / name, Path(folder) / "rejects" / name
-    counts: dict[int, Counter] = {}
+    uris = {source_id: source.uri for source_id, source, _ in items}
+    read: Counter = Counter()
+    rejected: Counter = Counter()
     reasons: Counter = Counter()
-    with pq.ParquetWriter(data_path, CORPUS_SCHEMA) as data, pq.ParquetWriter(reject_path, REJECT_SCHEMA) as rejects:
+    totals: Counter = Counter()
+    token_counts, pending = [], []
+    with pq.ParquetWriter(Path(folder) / "data" / name, CORPUS_SCHEMA) as data, \
+            pq.ParquetWriter(Path(folder) / "rejects" / name, REJECT_SCHEMA) as rejects:
+
+        def flush() -> None:
+            rows, rejects_table, reject_sources = process_batches(pending, uris, cfg)
+            if rows.num_rows:
+                data.write_table(rows, row_group_size=cfg.row_group_rows)
+            if rejects_table.num_rows:
+                rejects.write_table(rejects_table)
+            rejected.update(reject_sources.tolist())
+            reasons.update(rejects_table.column("reason").to_pylist())
+            totals["sentences"] += rows.num_rows
+            totals["tokens"] += int(pc.sum(pc.list_value_length(rows.column("tokens"))).as_py() or 0)
+            token_counts.append(count_tokens(rows.column("tokens")))
+            pending.clear()
+
         for source_id, source, piece in items:
-            c = counts.setdefault(source_id, Counter())
             for batch in read_piece(source, piece, cfg):
-                rows, rejected = process_batch(batch, source_id, source.uri, cfg)
-                if rows.num_rows:
-                    data.write_table(rows, row_group_size=cfg.row_group_rows)
-                if rejected.num_rows:
-                    rejects.write_table(rejected)
-                    reasons.update(rejected.column("reason").to_pylist())
-                c["read"] += batch.read
-                c["rejected"] += rejected.num_rows
-                c["documents"] += batch.read - rejected.num_rows
-                c["sentences"] += rows.num_rows
-                c["tokens"] += int(pc.sum(pc.list_value_length(rows.column("tokens"))).as_py() or 0)
-    return {"file": name, "sha256": sha256_file(data_path), "counts": counts, "reasons": dict(reasons)}
+                pending.append((source_id, batch))
+                read[source_id] += batch.read
+                if sum(b.texts.nbytes for _, b in pending) >= PROCESS_BYTES:
+                    flush()
+        flush()
+    pq.write_table(merge_counts(token_counts), Path(folder) / "counts" / name)
+    counts = {sid: {"read": read[sid], "rejected": rejected[sid], "documents": read[sid] - rejected[sid]}
+              for sid in uris}
+    return {"file": name, "sha256": sha256_file(Path(folder) / "data" / name), "counts": counts,
+            "totals": dict(totals), "reasons": dict(reasons)}
 
 
-def process_batch(batch: Batch, source_id: int, source: str, cfg: IngestConfig) -> tuple[pa.Table, pa.Table]:
-    """Reject over-long and empty records, then normalise, split and tokenise the rest."""
-    texts, records = batch.texts, batch.records
+def process_batches(pending: list[tuple[int, Batch]], uris: dict[int, str],
+                    cfg: IngestConfig) -> tuple[pa.Table, pa.Table, np.ndarray]:
+    """Reject over-long and empty records, then normalise, split and tokenise the rest.
+
+    Returns the corpus rows, the rejects and the source id of each reject.
+    """
+    source_ids = np.concatenate([np.full(len(b.records), sid, np.int32) for sid, b in pending] or [[]]).astype(np.int32)
+    records = np.concatenate([b.records for _, b in pending] or [[]]).astype(np.int64)
+    texts = pa.concat_arrays([b.texts for _, b in pending]) if pending else pa.array([], pa.string())
+    rejects = [(sid, r.line, r.reason, r.raw) for sid, b in pending for r in b.rejects]
+
     over_long = pc.greater(pc.utf8_length(texts), cfg.max_record_chars).to_numpy(zero_copy_only=False)
-    kept_texts, kept_records = texts.filter(pa.array(~over_long)), records[~over_long]
-    cleaned = text.clean(kept_texts, cfg.normalize)
-    empty = pc.equal(pc.utf8_length(cleaned), 0).to_numpy(zero_copy_only=False)
-    rejects = _reject_table(source, batch, texts, records, over_long, kept_texts, kept_records, empty, cfg)
-    docs, doc_ids = cleaned.filter(pa.array(~empty)), kept_records[~empty]
-    if cfg.split_sentences:
-        sentences, parents, positions = text.explode(text.split_sentences(docs))
-        doc_ids, sent_ids = doc_ids[parents.to_numpy()], positions.to_numpy()
-    else:
-        sentences, sent_ids = docs, np.zeros(len(docs), np.int64)
-    if cfg.lowercase:  # after splitting: the splitter looks for capitals
-        sentences = pc.utf8_lower(sentences)
-    rows = pa.table({
-        "source_id": pa.array(np.full(len(sentences), source_id, np.int32)),
-        "source": pa.repeat(pa.scalar(source, pa.string()), len(sentences)),
-        "doc_id": pa.array(doc_ids, pa.int64()),
-        "sent_id": pa.array(sent_ids.astype(np.int32)),
-        "text": sentences,
-        "tokens": text.tokenize(sentences, cfg.tokenize),
-    }, schema=CORPUS_SCHEMA)
-    return rows, rejects
-
-
-def _reject_table(source, batch, texts, records, over_long, kept_texts, kept_records, empty, cfg) -> pa.Table:
-    lines = [r.line for r in batch.rejects]
-    reasons = [r.reason for r in batch.rejects]
-    raws = [r.raw for r in batch.rejects]
     for i in np.flatnonzero(over_long):
-        lines.append(int(records[i]))
         value = texts[int(i)].as_py()
-        reasons.append(f"over-long: {len(value)} characters > max_record_chars {cfg.max_record_chars}")
-        raws.append(value[:4096].encode())
+        rejects.append((source_ids[i], records[i], f"over-long: {len(value)} characters > max_record_chars "
+                        f"{cfg.max_record_chars}", value[:RAW_KEEP].encode()))
+    keep = ~over_long
+    source_ids, records, cleaned = source_ids[keep], records[keep], text.clean(texts.filter(pa.array(keep)), cfg.normalize)
+    empty = pc.equal(pc.utf8_length(cleaned), 0).to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(empty):
-        lines.append(int(kept_records[i]))
-        reasons.append(BLANK)
-        raws.append(kept_texts[int(i)].as_py().encode())
-    return pa.table({"source": [source] * len(lines), "line": pa.array(lines, pa.int64()),
-                     "reason": pa.array(reasons, pa.string()), "raw": pa.array(raws, pa.binary())},
-                    schema=REJECT_SCHEMA)
+        rejects.append((source_ids[i], records[i], BLANK, cleaned[int(i)].as_py().encode()))
+    source_ids, records, docs = source_ids[~empty], records[~empty], cleaned.filter(pa.array(~empty))
+
+    sent_ids = np.zeros(len(docs), np.int32)
+    if cfg.split_sentences:
+        docs, parents, positions = text.explode(text.split_sentences(docs))
+        source_ids, records, sent_ids = source_ids[parents.to_numpy()], records[parents.to_numpy()], positions.to_numpy()
+    if cfg.lowercase:  # after splitting: the splitter looks for capitals
+        docs = pc.utf8_lower(docs)
+    uri_table = pa.array([uris.get(i, "") for i in range(max(uris) + 1)], pa.string())
+    rows = pa.table({
+        "source_id": pa.array(source_ids, pa.int32()), "source": uri_table.take(pa.array(source_ids)),
+        "doc_id": pa.array(records, pa.int64()), "sent_id": pa.array(sent_ids.astype(np.int32)),
+        "text": docs, "tokens": text.tokenize(docs, cfg.tokenize),
+    }, schema=CORPUS_SCHEMA)
+    reject_sources = np.array([r[0] for r in rejects], np.int32)
+    rejects_table = pa.table({
+        "source": uri_table.take(pa.array(reject_sources, pa.int32())), "line": pa.array([int(r[1]) for r in rejects], pa.int64()),
+        "reason": pa.array([r[2] for r in rejects], pa.string()), "raw": pa.array([r[3] for r in rejects], pa.binary()),
+    }, schema=REJECT_SCHEMA)
+    return rows, rejects_table, reject_sources
+
+
+def count_tokens(tokens: pa.ChunkedArray | pa.ListArray) -> pa.Table:
+    """(token, count) of a column of token lists, by Arrow's hash aggregation."""
+    counts = pc.value_counts(pc.list_flatten(tokens))
+    return pa.table({"token": counts.field("values"), "count": counts.field("counts")})
+
+
+def merge_counts(tables: list[pa.Table]) -> pa.Table:
+    if not tables:
+        return pa.table({"token": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
+    table = pa.concat_tables(tables)
+    encoded = pc.dictionary_encode(table.column("token").combine_chunks())
+    sums = np.bincount(encoded.indices.to_numpy(), weights=table.column("count").to_numpy(), minlength=len(encoded.dictionary))
+    return pa.table({"token": encoded.dictionary, "count": pa.array(sums.astype(np.int64))})
 
 
 def _manifest(cfg, sources, skipped, results, input_hash, seconds) -> dict:
@@ -172,14 +210,15 @@ def _manifest(cfg, sources, skipped, results, input_hash, seconds) -> dict:
     per_source = [Counter() for _ in sources]
     for r in results:
         reasons.update(r["reasons"])
+        totals.update(r["totals"])
         for source_id, c in r["counts"].items():
             totals.update(c)
-            per_source[source_id].update(c)
+            per_source[int(source_id)].update(c)
     counts = {k: totals.get(k, 0) for k in ("read", "documents", "rejected", "sentences", "tokens")}
     counts["blank"] = reasons.get(BLANK, 0)
     counts["input_bytes"] = sum(s.size for s in sources)
-    shards = [{"path": f"data/{r['file']}", "sha256": r["sha256"],
-               "rows": sum(c.get("sentences", 0) for c in r["counts"].values())} for r in results]
+    shards = [{"path": f"data/{r['file']}", "sha256": r["sha256"], "rows": r["totals"].get("sentences", 0)}
+              for r in results]
     return {
         "kind": "corpus", "schema_version": SCHEMA_VERSION, "schema": CORPUS_SCHEMA.to_string(),
         "input_hash": input_hash, "content_hash": sha256_json([s["sha256"] for s in shards]),

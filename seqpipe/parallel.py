@@ -22,6 +22,18 @@ def ensure_ray(runtime) -> None:
         ray.init(address=runtime.ray_address)
 
 
+def worker_count(runtime) -> int:
+    """How many tasks run at once: 1 in-process, else the local cores or the cluster's CPUs."""
+    if runtime.executor == "local":
+        return 1
+    if runtime.ray_address == "local":
+        return runtime.num_cpus or os.cpu_count() or 1
+    import ray
+
+    ensure_ray(runtime)
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
 def run_tasks(fn: Callable, args: Sequence[tuple], runtime,
               on_done: Callable[[int, Any], None] | None = None) -> list:
     """Call fn(*a) for each a in args and return the results in order.

@@ -15,10 +15,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from seqpipe import text
 from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_json, write_json
 from seqpipe.config import RuntimeConfig, VocabConfig
 from seqpipe.errors import InputError
+from seqpipe.ingest import count_tokens, merge_counts
 from seqpipe.parallel import run_tasks
 from seqpipe.sampling import AliasSampler, keep_probabilities, noise_distribution
 
@@ -81,8 +81,11 @@ def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> Voca
     if is_complete(final):
         return _result(final, reused=True)
     started = time.perf_counter()
-    shards = [str(corpus / s["path"]) for s in corpus_manifest["shards"]]
-    counts = merge_counts(run_tasks(count_tokens, [(s,) for s in shards], runtime))
+    shards = corpus_manifest["shards"]
+    if all((corpus / "counts" / Path(s["path"]).name).exists() for s in shards):  # counted at ingestion
+        counts = merge_counts([pq.read_table(corpus / "counts" / Path(s["path"]).name) for s in shards])
+    else:
+        counts = merge_counts(run_tasks(count_shard_tokens, [(str(corpus / s["path"]),) for s in shards], runtime))
     words = rank(counts, cfg.min_count, cfg.max_size, cfg.specials)
     chars = rank(char_counts(counts, corpus_manifest), cfg.char_min_count, None, cfg.specials)
     total = int(pc.sum(counts.column("count")).as_py() or 0)
@@ -105,29 +108,24 @@ def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> Voca
     return _result(final, reused=False)
 
 
-def count_tokens(shard: str) -> pa.Table:
-    """(token, count) for one Parquet shard, counted by Arrow's hash aggregation."""
-    tokens = pc.list_flatten(pq.read_table(shard, columns=["tokens"]).column("tokens"))
-    counts = pc.value_counts(tokens)
-    return pa.table({"token": counts.field("values"), "count": counts.field("counts")})
-
-
-def merge_counts(tables: list[pa.Table]) -> pa.Table:
-    if not tables:
-        return pa.table({"token": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
-    merged = pa.concat_tables(tables).group_by("token").aggregate([("count", "sum")])
-    return merged.rename_columns(["token", "count"])
+def count_shard_tokens(path: str) -> pa.Table:
+    """(token, count) of one corpus shard, for corpora written without counts/."""
+    return count_tokens(pq.read_table(path, columns=["tokens"]).column("tokens"))
 
 
 def char_counts(word_counts: pa.Table, corpus_manifest: dict) -> pa.Table:
-    """Character counts derived from the word counts (each distinct word split once)."""
-    chars, parents, _ = text.explode(text.tokenize(word_counts.column("token").combine_chunks(), "char"))
-    table = pa.table({"token": chars, "count": pc.take(word_counts.column("count"), parents)})
-    counts = table.group_by("token").aggregate([("count", "sum")]).rename_columns(["token", "count"])
+    """Character counts derived from the word counts: each distinct word is split once."""
+    tokens, counts = word_counts.column("token").combine_chunks(), word_counts.column("count").combine_chunks()
+    lengths = pc.utf8_length(tokens)
+    per_position, i = [], 0
+    while len(tokens):  # the i-th character of every word at least i + 1 long
+        per_position.append(pa.table({"token": pc.utf8_slice_codeunits(tokens, i, i + 1), "count": counts}))
+        longer = pc.greater(lengths, i + 1)
+        tokens, counts, lengths, i = tokens.filter(longer), counts.filter(longer), lengths.filter(longer), i + 1
     if corpus_manifest["config"].get("tokenize") != "char":  # words were separated by single spaces
         spaces = corpus_manifest["counts"]["tokens"] - corpus_manifest["counts"]["sentences"]
-        counts = pa.concat_tables([counts, pa.table({"token": [" "], "count": pa.array([max(spaces, 0)], pa.int64())})])
-    return counts
+        per_position.append(pa.table({"token": [" "], "count": pa.array([max(spaces, 0)], pa.int64())}))
+    return merge_counts(per_position)
 
 
 def rank(counts: pa.Table, min_count: int, max_size: int | None, specials: list[str]) -> pa.Table:

@@ -1,0 +1,107 @@
+"""Benchmark: ingestion throughput and vocabulary building, against gensim's build_vocab.
+
+    .venv/bin/python bench/ingest.py                      # the demo corpus (64 MB of docstrings)
+    .venv/bin/python bench/ingest.py --corpus ~/data/wiki/*.txt --json figures.json
+
+Ingestion runs on a local Ray with all cores; the start of Ray and of its worker
+processes is timed apart (a fixed cost per job, not per megabyte). gensim's Word2Vec.build_vocab (min_count 5, sample
+1e-3) gets the same tokens, already in memory, so only counting and vocabulary
+preparation are compared.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PeakMemory, machine, print_table, write_json  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", nargs="+", help="files, folders or globs (default: the demo corpus)")
+    parser.add_argument("--demo-mb", type=float, default=64, help="size of the demo corpus when --corpus is absent")
+    parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--state-dir", default=".seqpipe")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    parser.add_argument("--skip-gensim", action="store_true")
+    args = parser.parse_args()
+
+    from seqpipe import environment
+    environment.prepare(args.state_dir)
+    from seqpipe.config import IngestConfig, RuntimeConfig, VocabConfig
+    from seqpipe.demo import build_demo_corpus
+    from seqpipe.ingest import run_ingest
+    from seqpipe.parallel import ensure_ray, run_tasks, worker_count
+    from seqpipe.vocab import run_vocab
+
+    sources = args.corpus or [f"{build_demo_corpus(args.state_dir, args.demo_mb)}/*.txt"]
+    runtime = RuntimeConfig(executor="ray", state_dir=args.state_dir)
+    started = time.perf_counter()
+    ensure_ray(runtime)
+    run_tasks(warm_up, [()] * 2 * worker_count(runtime), runtime)  # workers import seqpipe once
+    warm_up()
+    ray_start = time.perf_counter() - started
+
+    out = Path(tempfile.mkdtemp(prefix="seqpipe-bench-"))
+    try:
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            corpus = run_ingest(IngestConfig(sources=sources, out=str(out / "corpus")), runtime)
+            ingest_s = time.perf_counter() - started
+            started = time.perf_counter()
+            vocab = run_vocab(VocabConfig(min_count=args.min_count, out=str(out / "vocab")), corpus.uri, runtime)
+            vocab_s = time.perf_counter() - started
+        gensim_s, gensim_size = (None, None) if args.skip_gensim else gensim_build_vocab(corpus.uri, args.min_count)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+    counts = corpus.counts
+    figures = {
+        "machine": machine(), "ray_start_s": round(ray_start, 2),
+        "input_mb": round(counts["input_bytes"] / 1e6, 1), "tokens": counts["tokens"],
+        "ingest_s": round(ingest_s, 2), "ingest_mb_per_s": round(counts["input_bytes"] / 1e6 / ingest_s, 1),
+        "ingest_tokens_per_s": round(counts["tokens"] / ingest_s),
+        "vocab_s": round(vocab_s, 3), "vocab_size": vocab.stats["size"] - 4,
+        "gensim_vocab_s": gensim_s and round(gensim_s, 3), "gensim_vocab_size": gensim_size,
+        "vocab_speedup": gensim_s and round(gensim_s / vocab_s, 1), "peak_rss_mb": memory.peak_mb,
+    }
+    print(f"machine: {figures['machine']}; Ray and its workers started in {ray_start:.1f} s (not counted below)")
+    print(f"corpus: {figures['input_mb']} MB, {counts['tokens']:,} tokens, {counts['documents']:,} documents")
+    print_table([
+        ("ingest (read, normalise, split, tokenise, write Parquet)", f"{ingest_s:.2f} s",
+         f"{figures['ingest_mb_per_s']} MB/s, {figures['ingest_tokens_per_s']:,} tokens/s"),
+        ("seqpipe vocabulary", f"{vocab_s:.3f} s", f"{figures['vocab_size']:,} words"),
+        ("gensim build_vocab", f"{gensim_s:.3f} s" if gensim_s else "skipped", f"{gensim_size or 0:,} words"),
+        ("vocabulary speed-up over gensim", f"{figures['vocab_speedup']}x", ""),
+        ("peak memory, driver + Ray workers", f"{memory.peak_mb} MB", ""),
+    ], ("step", "time", "rate"))
+    write_json(args.json, figures)
+
+
+def warm_up() -> None:
+    import pyarrow.acero  # noqa: F401  (group_by's engine: 0.2 s to import the first time)
+
+    import seqpipe.ingest  # noqa: F401
+    import seqpipe.vocab  # noqa: F401
+
+
+def gensim_build_vocab(corpus_uri: str, min_count: int) -> tuple[float, int]:
+    """gensim's vocabulary scan on the same tokens, already loaded as Python lists."""
+    import pyarrow.parquet as pq
+    from gensim.models import Word2Vec
+
+    sentences = pq.read_table(Path(corpus_uri) / "data", columns=["tokens"]).column("tokens").to_pylist()
+    model = Word2Vec(min_count=min_count, sample=1e-3, workers=os.cpu_count() or 1)
+    started = time.perf_counter()
+    model.build_vocab(sentences)
+    return time.perf_counter() - started, len(model.wv)
+
+
+if __name__ == "__main__":
+    main()
