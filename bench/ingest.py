@@ -64,17 +64,19 @@ def main() -> None:
     counts = corpus.counts
     figures = {
         "machine": machine(), "ray_start_s": round(ray_start, 2),
-        "input_mb": round(counts["input_bytes"] / 1e6, 1), "tokens": counts["tokens"],
-        "ingest_s": round(ingest_s, 2), "ingest_mb_per_s": round(counts["input_bytes"] / 1e6 / ingest_s, 1),
+        "input_mb": round(counts["input_bytes"] / 1e6, 1), "text_mb": round(counts["text_bytes"] / 1e6, 1),
+        "tokens": counts["tokens"], "ingest_s": round(ingest_s, 2),
+        "ingest_mb_per_s": round(counts["text_bytes"] / 1e6 / ingest_s, 1),
         "ingest_tokens_per_s": round(counts["tokens"] / ingest_s),
         "vocab_s": round(vocab_s, 3), "vocab_size": vocab.stats["size"] - 4,
         "gensim_vocab_s": gensim_s and round(gensim_s, 3), "gensim_vocab_size": gensim_size,
         "vocab_speedup": gensim_s and round(gensim_s / vocab_s, 1), "peak_rss_mb": memory.peak_mb,
     }
     print(f"machine: {figures['machine']}; Ray and its workers started in {ray_start:.1f} s (not counted below)")
-    print(f"corpus: {figures['input_mb']} MB, {counts['tokens']:,} tokens, {counts['documents']:,} documents")
+    print(f"corpus: {figures['text_mb']} MB of text ({figures['input_mb']} MB on disk), "
+          f"{counts['tokens']:,} tokens, {counts['documents']:,} documents")
     print_table([
-        ("ingest (read, normalise, split, tokenise, write Parquet)", f"{ingest_s:.2f} s",
+        ("ingest (read, decompress, normalise, split, tokenise, write Parquet)", f"{ingest_s:.2f} s",
          f"{figures['ingest_mb_per_s']} MB/s, {figures['ingest_tokens_per_s']:,} tokens/s"),
         ("seqpipe vocabulary", f"{vocab_s:.3f} s", f"{figures['vocab_size']:,} words"),
         ("gensim build_vocab", f"{gensim_s:.3f} s" if gensim_s else "skipped", f"{gensim_size or 0:,} words"),

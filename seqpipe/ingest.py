@@ -116,6 +116,7 @@ def ingest_shard(folder: str, shard_id: int, items: list[tuple[int, Source, Piec
     reasons: Counter = Counter()
     totals: Counter = Counter()
     token_counts, pending = [], []
+    pending_bytes = 0
     with pq.ParquetWriter(Path(folder) / "data" / name, CORPUS_SCHEMA) as data, \
             pq.ParquetWriter(Path(folder) / "rejects" / name, REJECT_SCHEMA) as rejects:
 
@@ -136,8 +137,12 @@ def ingest_shard(folder: str, shard_id: int, items: list[tuple[int, Source, Piec
             for batch in read_piece(source, piece, cfg):
                 pending.append((source_id, batch))
                 read[source_id] += batch.read
-                if sum(b.texts.nbytes for _, b in pending) >= PROCESS_BYTES:
+                text_bytes = int(pc.sum(pc.binary_length(batch.texts)).as_py() or 0)
+                totals["text_bytes"] += text_bytes
+                pending_bytes += text_bytes
+                if pending_bytes >= PROCESS_BYTES:
                     flush()
+                    pending_bytes = 0
         flush()
     pq.write_table(merge_counts(token_counts), Path(folder) / "counts" / name)
     counts = {sid: {"read": read[sid], "rejected": rejected[sid], "documents": read[sid] - rejected[sid]}
@@ -214,7 +219,7 @@ def _manifest(cfg, sources, skipped, results, input_hash, seconds) -> dict:
         for source_id, c in r["counts"].items():
             totals.update(c)
             per_source[int(source_id)].update(c)
-    counts = {k: totals.get(k, 0) for k in ("read", "documents", "rejected", "sentences", "tokens")}
+    counts = {k: totals.get(k, 0) for k in ("read", "documents", "rejected", "sentences", "tokens", "text_bytes")}
     counts["blank"] = reasons.get(BLANK, 0)
     counts["input_bytes"] = sum(s.size for s in sources)
     shards = [{"path": f"data/{r['file']}", "sha256": r["sha256"], "rows": r["totals"].get("sentences", 0)}

@@ -16,7 +16,7 @@ import fsspec
 from seqpipe.errors import InputError
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd"}
-FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+FORMATS = {".txt": "txt", ".text": "txt", ".md": "txt", ".rst": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
            ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 LINE_FORMATS = {"txt", "jsonl"}  # one record per line: safe to split at newlines
 HF_PREFIX = "hf:"

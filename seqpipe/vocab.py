@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from seqpipe import text
 from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_json, write_json
 from seqpipe.config import RuntimeConfig, VocabConfig
 from seqpipe.errors import InputError
@@ -22,6 +23,7 @@ from seqpipe.ingest import count_tokens, merge_counts
 from seqpipe.parallel import run_tasks
 from seqpipe.sampling import AliasSampler, keep_probabilities, noise_distribution
 
+CHAR_POSITIONS = 16  # char_counts slices positions 0..15 column-wise, then splits what is left
 VOCAB_SCHEMA = pa.schema([("token", pa.string()), ("id", pa.int32()), ("count", pa.int64())])
 
 
@@ -117,11 +119,14 @@ def char_counts(word_counts: pa.Table, corpus_manifest: dict) -> pa.Table:
     """Character counts derived from the word counts: each distinct word is split once."""
     tokens, counts = word_counts.column("token").combine_chunks(), word_counts.column("count").combine_chunks()
     lengths = pc.utf8_length(tokens)
-    per_position, i = [], 0
-    while len(tokens):  # the i-th character of every word at least i + 1 long
+    per_position = []
+    for i in range(CHAR_POSITIONS):  # the i-th character of every word at least i + 1 long
         per_position.append(pa.table({"token": pc.utf8_slice_codeunits(tokens, i, i + 1), "count": counts}))
         longer = pc.greater(lengths, i + 1)
-        tokens, counts, lengths, i = tokens.filter(longer), counts.filter(longer), lengths.filter(longer), i + 1
+        tokens, counts, lengths = tokens.filter(longer), counts.filter(longer), lengths.filter(longer)
+    if len(tokens):  # the tails of the few longer words, split all at once
+        chars, parents, _ = text.explode(text.tokenize(pc.utf8_slice_codeunits(tokens, CHAR_POSITIONS), "char"))
+        per_position.append(pa.table({"token": chars, "count": pc.take(counts, parents)}))
     if corpus_manifest["config"].get("tokenize") != "char":  # words were separated by single spaces
         spaces = corpus_manifest["counts"]["tokens"] - corpus_manifest["counts"]["sentences"]
         per_position.append(pa.table({"token": [" "], "count": pa.array([max(spaces, 0)], pa.int64())}))
