@@ -1,4 +1,4 @@
-"""The `pipeline` Prefect flow: demo data (when no sources are given) -> ingest -> vocab.
+"""The `pipeline` Prefect flow: demo data (when no sources are given) -> ingest -> vocab -> pretrain.
 
 Tasks are thin: each opens its MLflow stage run under the pipeline's parent run and
 calls one library stage. Stages skip their work when their content-addressed output
@@ -9,10 +9,11 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 
 from seqpipe import tracking
-from seqpipe.config import DemoConfig, IngestConfig, PipelineConfig, RuntimeConfig, VocabConfig
+from seqpipe.config import DemoConfig, EmbeddingsConfig, IngestConfig, PipelineConfig, RuntimeConfig, VocabConfig
 from seqpipe.demo import build_demo_corpus
 from seqpipe.errors import SeqpipeError
 from seqpipe.ingest import IngestResult, run_ingest
+from seqpipe.pretrain import PretrainResult, run_pretrain
 from seqpipe.vocab import VocabResult, run_vocab
 
 
@@ -52,9 +53,20 @@ def vocab_task(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig, parent
     return result
 
 
+@task(name="pretrain", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
+def pretrain_task(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfig,
+                  parent_run_id: str | None) -> PretrainResult:
+    with tracking.stage_run(runtime, "pretrain", cfg, parent_run_id) as run_id:
+        result = run_pretrain(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id=run_id)
+        version = tracking.log_embeddings(result.uri, result.reused)
+    get_run_logger().info("embeddings %s (%s, model version %s): %s", result.uri,
+                          "reused" if result.reused else "new", version, result.metrics)
+    return result
+
+
 @flow(name="pipeline")
 def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
-    """Ingest the sources (or the demo corpus) and build the vocabulary."""
+    """Ingest the sources (or the demo corpus), build the vocabulary, pretrain embeddings."""
     ingest_cfg = config.ingest
     if not ingest_cfg.sources:
         demo_folder = demo_task(config.runtime, config.demo)
@@ -62,4 +74,6 @@ def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
     with tracking.pipeline_run(config.runtime, config) as run_id:
         corpus = ingest_task(ingest_cfg, config.runtime, run_id)
         vocab = vocab_task(config.vocab, corpus.uri, config.runtime, run_id)
-    return {"mlflow_run_id": run_id, "corpus": corpus.model_dump(), "vocab": vocab.model_dump()}
+        embeddings = pretrain_task(config.embeddings, corpus.uri, vocab.uri, config.runtime, run_id)
+    return {"mlflow_run_id": run_id, "corpus": corpus.model_dump(), "vocab": vocab.model_dump(),
+            "embeddings": embeddings.model_dump()}

@@ -66,11 +66,46 @@ class VocabConfig(Strict):
     unigram_power: float = Field(0.75, ge=0.0, description="Negative-sampling noise distribution P(w) ~ count(w)^power.")
 
 
+class EvalConfig(Strict):
+    analogies: str | None = Field(None, description="Google questions-words.txt format; null = skip analogies.")
+    similarity: list[str] = Field(default_factory=list, description="WordSim353 / SimLex-999 style files.")
+    top_n: int = Field(30_000, ge=1, description="Analogy answers are searched among the top_n most frequent words.")
+    method: Literal["3cosadd", "3cosmul"] = "3cosadd"
+    neighbours_of: list[str] = Field(default_factory=lambda: ["data", "model", "file", "function", "time"],
+                                     description="Words whose nearest neighbours are logged after each epoch.")
+
+
+class EmbeddingsConfig(Strict):
+    out: str | None = Field(None, description="Folder that receives embeddings-<hash>/; null = <state_dir>/embeddings.")
+    algo: Literal["skipgram", "cbow", "glove"] = "skipgram"
+    loss: Literal["ns", "hs"] = Field("ns", description="ns: negative sampling | hs: hierarchical softmax (word2vec only).")
+    dim: int = Field(100, ge=1)
+    window: int = Field(5, ge=1, description="Maximum window; word2vec draws each word's window from 1..window.")
+    negative: int = Field(5, ge=1, description="Negative samples per pair (ns).")
+    sample: float = Field(1e-3, ge=0.0, description="Frequent-word subsampling threshold; 0 = off.")
+    epochs: int = Field(5, ge=1)
+    lr: float | None = Field(None, gt=0, description="Initial learning rate; null = 0.025 skip-gram, 0.05 CBOW, 0.05 GloVe.")
+    min_lr_ratio: float = Field(1e-4, ge=0, le=1, description="The learning rate decays linearly to lr * min_lr_ratio.")
+    batch_pairs: int = Field(4096, ge=1, description="Pairs per SGD step (a multiple of share_negatives).")
+    share_negatives: int = Field(16, ge=1, description="Consecutive pairs that share one draw of negatives.")
+    chunk_tokens: int = Field(250_000, ge=1000, description="Corpus words made into shuffled pairs at a time; "
+                              "workers average their parameters after each chunk.")
+    num_workers: int = Field(2, ge=1, description="Ray Train workers; each trains on its share of the corpus words.")
+    threads_per_worker: int | None = Field(None, ge=1, description="torch threads per worker; null = cores / workers.")
+    use_gpu: bool = False
+    seed: int = 1
+    glove_window: int = Field(10, ge=1)
+    glove_x_max: float = Field(100.0, gt=0)
+    glove_alpha: float = Field(0.75, gt=0)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
 class PipelineConfig(Strict):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
 
 
 def config_hash(model: BaseModel) -> str:

@@ -25,3 +25,33 @@ def zipf_plot(counts: np.ndarray, path: str | Path, title: str = "Zipf plot") ->
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+ANALOGY_WORDS = ["man", "woman", "king", "queen", "boy", "girl", "father", "mother", "paris", "france",
+                 "berlin", "germany", "good", "better", "bad", "worse", "read", "reading", "write", "writing"]
+
+
+def tsne_plot(tokens: list[str], vectors: np.ndarray, path: str | Path, top: int = 300, seed: int = 0) -> Path:
+    """2-D t-SNE (scikit-learn) of the most frequent words plus analogy words present."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    index = {t: i for i, t in enumerate(tokens)}
+    extra = [index[w] for w in ANALOGY_WORDS if w in index and index[w] >= top]
+    rows = list(range(min(top, len(tokens)))) + extra
+    points = TSNE(n_components=2, perplexity=min(30, max(2, len(rows) // 4)), init="pca",
+                  random_state=seed).fit_transform(vectors[rows])
+    fig, ax = plt.subplots(figsize=(11, 11), dpi=100)
+    highlight = {index[w] for w in ANALOGY_WORDS if w in index}
+    for (x, y), row in zip(points, rows):
+        ax.annotate(tokens[row], (x, y), fontsize=9 if row in highlight else 6,
+                    color="crimson" if row in highlight else "black")
+    ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4)
+    ax.set(title=f"t-SNE of the {min(top, len(tokens))} most frequent words (analogy words in red)", xticks=[], yticks=[])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

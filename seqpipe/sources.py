@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import fsspec
+from fsspec.compression import compr
 
 from seqpipe.errors import InputError
 
@@ -82,7 +83,13 @@ def detect(path: str, fmt: str = "auto") -> tuple[str, str | None] | None:
 
 def open_binary(source: Source):
     """A binary file object over the (decompressed) content of a file or URI."""
-    return fsspec.open(source.uri, "rb", compression=source.compression).open()
+    raw = open_raw(source.uri)
+    return compr[source.compression](raw, mode="rb") if source.compression else raw
+
+
+def open_raw(uri: str):
+    """The stored bytes; plain open() for local paths (fsspec's set-up costs 0.1 ms a file)."""
+    return open(uri, "rb") if "://" not in uri else fsspec.open(uri, "rb").open()
 
 
 def is_hf_saved_dataset(path: str) -> bool:
@@ -122,7 +129,7 @@ def _fingerprint(source: Source, piece_bytes: int, splittable: bool) -> Source:
     splittable = splittable and source.compression is None
     digest, size, lines = hashlib.sha256(), 0, 0
     pieces, piece_start, piece_line = [], 0, 1
-    with fsspec.open(source.uri, "rb").open() as f:
+    with open_raw(source.uri) as f:
         while block := f.read(BLOCK):
             digest.update(block)
             search_from = piece_start + piece_bytes - size

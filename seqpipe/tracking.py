@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from seqpipe.artifacts import read_json
 from seqpipe.config import RuntimeConfig, config_hash
-from seqpipe.plots import zipf_plot
+from seqpipe.plots import tsne_plot, zipf_plot
 from seqpipe.vocab import Vocabulary
 
 MAX_PARAM_CHARS = 6000
@@ -108,6 +108,77 @@ def log_vocab(folder: str, reused: bool, head_size: int = 200) -> None:
                     "vocab_head.tsv")
     with tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
         mlflow.log_artifact(str(zipf_plot(vocab.counts[words:], Path(tmp) / "zipf.png", "Zipf plot of the vocabulary")))
+
+
+def log_embeddings(folder: str, reused: bool, register_as: str | None = "seqpipe-embeddings") -> str | None:
+    """Final metrics, exports, a t-SNE plot; registers a pyfunc that maps words to vectors.
+
+    Returns the registered model version (None when not registered).
+    """
+    import mlflow
+
+    from seqpipe.pretrain import Embeddings
+
+    manifest = read_json(Path(folder) / "manifest.json")
+    mlflow.log_metrics({k: float(v) for k, v in manifest["metrics"].items() if isinstance(v, (int, float))})
+    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
+                     "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
+    log_dataset(manifest["corpus"], read_json(Path(manifest["corpus"]) / "manifest.json")["content_hash"], "pretrain")
+    for name in ("manifest.json", "metrics.json", "vectors.bin"):
+        mlflow.log_artifact(str(Path(folder) / name))
+    embeddings = Embeddings.load(folder)
+    with tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
+        mlflow.log_artifact(str(tsne_plot(embeddings.tokens, embeddings.vectors, Path(tmp) / "tsne.png")))
+    if not register_as:
+        return None
+    info = mlflow.pyfunc.log_model(
+        name="embeddings", python_model=_word_vector_model(),
+        artifacts={"vectors": str(Path(folder) / "vectors.npy"), "tokens": str(Path(folder) / "tokens.txt")},
+        input_example=embeddings.tokens[:2], pip_requirements=["numpy", "pandas"],
+        registered_model_name=register_as)
+    return str(info.registered_model_version)
+
+
+def _word_vector_model():
+    """A pyfunc model: a list (or column) of words in, one vector per word out (zeros if unknown).
+
+    Defined inside a function so that MLflow pickles the class itself, and the model
+    loads without seqpipe installed.
+    """
+    import mlflow.pyfunc
+
+    class WordVectors(mlflow.pyfunc.PythonModel):
+        def load_context(self, context):
+            import numpy as np
+
+            self.vectors = np.load(context.artifacts["vectors"])
+            with open(context.artifacts["tokens"], encoding="utf-8") as f:
+                self.index = {line.rstrip("\n"): i for i, line in enumerate(f)}
+
+        def predict(self, context, model_input, params=None):
+            import numpy as np
+
+            words = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
+            out = np.zeros((len(words), self.vectors.shape[1]), dtype=np.float32)
+            for row, word in enumerate(words):
+                if word in self.index:
+                    out[row] = self.vectors[self.index[word]]
+            return out
+
+    return WordVectors()
+
+
+def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int) -> None:
+    """Log numeric metrics to a given run (from any process, e.g. a Ray Train worker)."""
+    import time
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    uri = runtime.tracking_uri or f"sqlite:///{Path(runtime.state_dir).resolve() / 'mlflow.db'}"
+    now = int(time.time() * 1000)
+    values = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float))]
+    MlflowClient(uri).log_batch(run_id, metrics=values)
 
 
 def log_dataset(uri: str, digest: str, context: str) -> None:

@@ -33,6 +33,7 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
         "runtime": {"state_dir": str(tmp_path / "state"), "executor": "ray"},
         "ingest": {"sources": [str(tmp_path / "in")], "shard_mb": 0.005},
         "vocab": {"min_count": 2},
+        "embeddings": {"dim": 16, "epochs": 1, "num_workers": 2},
     })
     summary = pipeline(config=cfg)
     assert summary["corpus"]["counts"]["documents"] == 3 * 4 * 50
@@ -41,7 +42,7 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     client, runs = mlflow_runs(tmp_path / "state")
     parent = next(r for r in runs if r.info.run_id == summary["mlflow_run_id"])
     children = {r.data.tags["seqpipe.stage"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert set(children) == {"ingest", "vocab"}
+    assert set(children) == {"ingest", "vocab", "pretrain"}
     assert parent.data.tags["seqpipe.config_hash"] and parent.data.tags["seqpipe.git_commit"]
     ingest, vocab = children["ingest"], children["vocab"]
     assert ingest.data.metrics["documents"] == 600 and ingest.data.metrics["rejected"] == 0
@@ -53,17 +54,30 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     assert {"manifest.json", "vocab_head.tsv", "zipf.png"} <= artifacts
     assert "manifest.json" in {a.path for a in client.list_artifacts(ingest.info.run_id)}
 
+    pretrain = children["pretrain"]
+    assert pretrain.data.metrics["words_per_s"] > 0
+    assert {"tsne.png", "metrics.json", "vectors.bin"} <= {a.path for a in client.list_artifacts(pretrain.info.run_id)}
+    history = client.get_metric_history(pretrain.info.run_id, "loss")
+    assert [m.step for m in history] == [1], "the epoch's metrics were logged by rank 0 only, once"
+    versions = client.search_model_versions("name='seqpipe-embeddings'")
+    assert versions and versions[0].run_id == pretrain.info.run_id
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"models:/seqpipe-embeddings/{versions[0].version}")
+    vectors = model.predict(["the", "no-such-word"])
+    assert vectors.shape == (2, 16) and abs(vectors[0]).sum() > 0 and abs(vectors[1]).sum() == 0
+
     again = pipeline(config=cfg)
-    assert again["corpus"]["reused"] and again["vocab"]["reused"]
+    assert again["corpus"]["reused"] and again["vocab"]["reused"] and again["embeddings"]["reused"]
     assert again["vocab"]["uri"] == summary["vocab"]["uri"]
 
 
-def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, prefect_harness):
+def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, prefect_harness, ray_session):
     from flows.pipeline import pipeline
 
     cfg = PipelineConfig.model_validate({
         "runtime": {"state_dir": str(tmp_path / "state"), "executor": "local"},
-        "demo": {"max_mb": 0.3}, "vocab": {"min_count": 1}})
+        "demo": {"max_mb": 0.3}, "vocab": {"min_count": 1}, "embeddings": {"dim": 8, "epochs": 1}})
     summary = pipeline(config=cfg)
     assert summary["corpus"]["counts"]["tokens"] > 20_000
     demo = next((tmp_path / "state" / "demo").glob("docstrings-*"))

@@ -1,0 +1,1 @@
+"""Word-embedding pretraining: kernels, training loop, evaluation, export."""

@@ -1,0 +1,101 @@
+"""Pretraining stage: corpus + vocabulary -> word embeddings (word2vec or GloVe).
+
+Output folder embeddings-<hash>/ (named by the hash of the corpus, the vocabulary and
+the config): vectors.npy (float32, one row per word of tokens.txt, specials left out),
+tokens.txt, vectors.txt and vectors.bin (word2vec text and binary formats, which
+gensim's KeyedVectors.load_word2vec_format reads), metrics.json and manifest.json.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file, sha256_json, write_json
+from seqpipe.config import EmbeddingsConfig, RuntimeConfig
+from seqpipe.embeddings.export import save_word2vec
+from seqpipe.embeddings.quality import EpochEvaluation
+from seqpipe.errors import InputError
+from seqpipe.vocab import Vocabulary
+
+
+class PretrainResult(BaseModel):
+    uri: str
+    content_hash: str
+    reused: bool
+    metrics: dict
+
+
+class Embeddings:
+    """Word vectors loaded from an embeddings folder."""
+
+    def __init__(self, tokens: list[str], vectors: np.ndarray):
+        self.tokens, self.vectors = tokens, vectors
+
+    @classmethod
+    def load(cls, uri: str | Path) -> "Embeddings":
+        folder = Path(uri)
+        if not is_complete(folder):
+            raise InputError(f"{folder}: not an embeddings folder (no manifest.json)")
+        tokens = (folder / "tokens.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        return cls(tokens, np.load(folder / "vectors.npy"))
+
+
+def run_pretrain(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfig,
+                 mlflow_run_id: str | None = None) -> PretrainResult:
+    """Train embeddings into <out>/embeddings-<hash>/; a no-op when that folder exists."""
+    for folder, kind in ((corpus_uri, "corpus"), (vocab_uri, "vocabulary")):
+        if not is_complete(folder):
+            raise InputError(f"{folder}: not a {kind} folder (no manifest.json)")
+    input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "config": cfg.model_dump(exclude={"out"}),
+                              "corpus": read_json(Path(corpus_uri) / "manifest.json")["content_hash"],
+                              "vocab": read_json(Path(vocab_uri) / "manifest.json")["content_hash"]})
+    final = Path(cfg.out or Path(runtime.state_dir) / "embeddings") / f"embeddings-{input_hash[:16]}"
+    if is_complete(final):
+        return _result(final, reused=True)
+    vocab = Vocabulary.load(vocab_uri)
+    started = time.perf_counter()
+    vectors, history = _train(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id, input_hash)
+    seconds = time.perf_counter() - started
+    tokens = vocab.tokens[len(vocab.specials):]
+    evaluation = EpochEvaluation(cfg.eval, tokens)
+    epoch_seconds = [round(h["seconds"], 3) for h in history]
+    metrics = {**evaluation(vectors), "wall_seconds": round(seconds, 2), "epoch_seconds": epoch_seconds,
+               "words_per_epoch": int(history[-1]["words"]) if history else 0,
+               "words_per_s": round(sum(h["words"] for h in history) / max(sum(epoch_seconds), 1e-9))}
+    with atomic_folder(final) as tmp:
+        np.save(tmp / "vectors.npy", vectors)
+        (tmp / "tokens.txt").write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+        save_word2vec(tmp / "vectors.txt", tokens, vectors, binary=False)
+        save_word2vec(tmp / "vectors.bin", tokens, vectors, binary=True)
+        write_json(tmp / "metrics.json", {**metrics, "neighbours": evaluation.neighbours(vectors)})
+        write_json(tmp / "manifest.json", {
+            "kind": "embeddings", "schema_version": SCHEMA_VERSION, "input_hash": input_hash,
+            "content_hash": sha256_file(tmp / "vectors.npy"), "corpus": corpus_uri, "vocab": vocab_uri,
+            "config": cfg.model_dump(mode="json"), "metrics": metrics, "words": len(tokens), "dim": cfg.dim})
+    return _result(final, reused=False)
+
+
+def _train(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id, input_hash) -> tuple[np.ndarray, list[dict]]:
+    """Word vectors (specials left out) and the per-epoch metrics, from Ray Train."""
+    from seqpipe.training import word2vec
+
+    config = {"cfg": cfg.model_dump(mode="json"), "runtime": runtime.model_dump(mode="json"),
+              "corpus_uri": str(Path(corpus_uri).resolve()), "vocab_uri": str(Path(vocab_uri).resolve()),
+              "mlflow_run_id": mlflow_run_id}
+    if cfg.algo == "glove":
+        from seqpipe.training import glove
+
+        return glove.fit(config, cfg, runtime, run_name=f"pretrain-{input_hash[:16]}")
+    checkpoint = word2vec.fit(config, cfg, runtime, run_name=f"pretrain-{input_hash[:16]}")
+    w_in, _, progress = word2vec.load_checkpoint(checkpoint)
+    specials = len(read_json(Path(vocab_uri) / "manifest.json")["specials"])
+    return w_in[specials:].astype(np.float32), progress["history"]
+
+
+def _result(folder: Path, reused: bool) -> PretrainResult:
+    manifest = read_json(folder / "manifest.json")
+    return PretrainResult(uri=str(folder.resolve()), content_hash=manifest["content_hash"], reused=reused,
+                          metrics=manifest["metrics"])

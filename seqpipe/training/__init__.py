@@ -1,0 +1,1 @@
+"""Distributed training on Ray Train (the only package that imports ray.train)."""

@@ -1,0 +1,144 @@
+"""GloVe on Ray: co-occurrence counted per corpus shard as Ray tasks, trained on Ray Train.
+
+The co-occurrence matrix is built shard-parallel and merged once (sparse: memory grows
+with the number of distinct pairs); each Ray Train worker then trains AdaGrad on its
+strided share of the non-zero entries, and the workers average all parameters (and
+AdaGrad accumulators) after every epoch. Rank 0 evaluates, logs and checkpoints.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+GLOVE_LR = 0.05
+
+
+def count_shard(path: str, vocab_uri: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pair keys row * V + col, values) of one corpus shard's co-occurrences."""
+    from seqpipe.embeddings.data import load_ids
+    from seqpipe.embeddings.glove import cooccurrence
+    from seqpipe.vocab import Vocabulary
+
+    vocab = Vocabulary.load(vocab_uri)
+    specials = len(vocab.specials)
+    ids, sentence = load_ids([path], vocab.tokens, specials)
+    offsets = np.concatenate([[0], np.flatnonzero(np.diff(sentence)) + 1, [len(ids)]]).astype(np.int64)
+    rows, cols, values = cooccurrence(ids - specials, offsets, len(vocab) - specials, window=window)
+    return rows.astype(np.int64) * (len(vocab) - specials) + cols, values
+
+
+def build_cooccurrence(config: dict, cfg, runtime, folder: Path) -> Path:
+    """Count every shard as a Ray task, merge, save cooc.npz (rows, cols, values)."""
+    from seqpipe.embeddings.data import shard_paths
+    from seqpipe.parallel import run_tasks
+
+    parts = run_tasks(count_shard, [(p, config["vocab_uri"], cfg.glove_window) for p in
+                                    shard_paths(config["corpus_uri"])], runtime)
+    keys = np.concatenate([k for k, _ in parts])
+    values = np.concatenate([v for _, v in parts])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    merged = np.bincount(inverse, weights=values).astype(np.float32)
+    size = config["words"]
+    np.savez(folder / "cooc.npz", rows=(unique // size).astype(np.int64), cols=(unique % size).astype(np.int64),
+             values=merged)
+    return folder / "cooc.npz"
+
+
+def worker_loop(config: dict) -> None:
+    import ray.train
+    import torch.distributed as dist
+
+    from seqpipe.config import EmbeddingsConfig, RuntimeConfig
+    from seqpipe.embeddings.glove import glove_step, glove_vectors, init_glove
+    from seqpipe.embeddings.quality import EpochEvaluation
+    from seqpipe.training.word2vec import _log
+
+    cfg, runtime = EmbeddingsConfig.model_validate(config["cfg"]), RuntimeConfig.model_validate(config["runtime"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.set_num_threads(config["threads"])
+    torch.set_flush_denormal(True)
+    cooc = np.load(config["cooc"])
+    entries = [torch.from_numpy(cooc[k][rank::world]) for k in ("rows", "cols", "values")]
+    params = init_glove(config["words"], cfg.dim, seed=cfg.seed)
+    start, history = _restore(ray.train.get_checkpoint(), params)
+    evaluation = EpochEvaluation(cfg.eval, config["tokens"]) if rank == 0 else None
+    generator = torch.Generator().manual_seed(cfg.seed * 100 + rank)
+    for epoch in range(start, cfg.epochs):
+        started, cost, order = time.perf_counter(), 0.0, torch.randperm(len(entries[0]), generator=generator)
+        for i in range(0, len(order), cfg.batch_pairs * 4):
+            batch = order[i:i + cfg.batch_pairs * 4]
+            cost += glove_step(params, *(e[batch] for e in entries), lr=cfg.lr or GLOVE_LR,
+                               x_max=cfg.glove_x_max, alpha=cfg.glove_alpha)
+        for tensor in _tensors(params) if world > 1 else []:
+            dist.all_reduce(tensor)
+            tensor /= world
+        metrics = {"loss": cost / max(len(order), 1), "seconds": time.perf_counter() - started, "words": 0}
+        if rank == 0:
+            metrics.update(evaluation(glove_vectors(params)))
+            _log(runtime, config.get("mlflow_run_id"), metrics, epoch + 1)
+        history.append(metrics)
+        with tempfile.TemporaryDirectory() as folder:
+            if rank == 0:
+                _save(params, epoch + 1, history, Path(folder))
+            checkpoint = ray.train.Checkpoint.from_directory(folder) if rank == 0 else None
+            ray.train.report({**metrics, "epoch": epoch + 1}, checkpoint=checkpoint)
+
+
+def fit(config: dict, cfg, runtime, run_name: str) -> tuple[np.ndarray, list[dict]]:
+    """Co-occurrence, then training on cfg.num_workers workers; (vectors W + W~, history)."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from seqpipe.parallel import ensure_ray
+    from seqpipe.vocab import Vocabulary
+
+    ensure_ray(runtime)
+    vocab = Vocabulary.load(config["vocab_uri"])
+    tokens = vocab.tokens[len(vocab.specials):]
+    work = Path(runtime.state_dir).resolve() / "ray_results" / run_name
+    work.mkdir(parents=True, exist_ok=True)
+    config = {**config, "words": len(tokens), "tokens": tokens}
+    cooc = work / "cooc.npz" if (work / "cooc.npz").exists() else build_cooccurrence(config, cfg, runtime, work)
+    cores = int(ray.cluster_resources().get("CPU", 1))
+    per_worker = max(1, cores // cfg.num_workers)
+    trainer = TorchTrainer(
+        worker_loop, train_loop_config={**config, "cooc": str(cooc), "threads": cfg.threads_per_worker or per_worker},
+        scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                               resources_per_worker={"CPU": min(per_worker, cores / cfg.num_workers)}),
+        run_config=ray.train.RunConfig(name=run_name, storage_path=str(work.parent),
+                                       checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+                                       failure_config=ray.train.FailureConfig(max_failures=2)))
+    checkpoint = trainer.fit().checkpoint
+    with checkpoint.as_directory() as folder:
+        progress = json.loads((Path(folder) / "progress.json").read_text())
+        return np.load(Path(folder) / "w.npy") + np.load(Path(folder) / "w_ctx.npy"), progress["history"]
+
+
+def _tensors(params) -> list[torch.Tensor]:
+    return [params.w, params.w_ctx, params.b, params.b_ctx,
+            params.gradsq_w, params.gradsq_w_ctx, params.gradsq_b, params.gradsq_b_ctx]
+
+
+_NAMES = ["w", "w_ctx", "b", "b_ctx", "gradsq_w", "gradsq_w_ctx", "gradsq_b", "gradsq_b_ctx"]
+
+
+def _save(params, epoch: int, history: list[dict], folder: Path) -> None:
+    for name, tensor in zip(_NAMES, _tensors(params)):
+        np.save(folder / f"{name}.npy", tensor.cpu().numpy())
+    (folder / "progress.json").write_text(json.dumps({"epoch": epoch, "history": history}))
+
+
+def _restore(checkpoint, params) -> tuple[int, list[dict]]:
+    if checkpoint is None:
+        return 0, []
+    with checkpoint.as_directory() as folder:
+        for name, tensor in zip(_NAMES, _tensors(params)):
+            tensor.copy_(torch.from_numpy(np.load(Path(folder) / f"{name}.npy")))
+        progress = json.loads((Path(folder) / "progress.json").read_text())
+    return progress["epoch"], progress["history"]

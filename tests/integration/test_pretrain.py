@@ -1,0 +1,92 @@
+"""Pretraining on real Ray Train: word2vec and GloVe stages, and resuming a killed run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqpipe.config import EmbeddingsConfig, RuntimeConfig, VocabConfig
+from seqpipe.ingest import run_ingest
+from seqpipe.pretrain import Embeddings, run_pretrain
+from seqpipe.vocab import run_vocab
+from tests.conftest import PROSE, write_lines
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def corpus_and_vocab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pretrain")
+    runtime = RuntimeConfig(executor="local", state_dir=str(tmp / "state"))
+    from seqpipe.config import IngestConfig
+
+    rng = np.random.default_rng(0)
+    lines = [" ".join(rng.choice(PROSE[i % 4].split(), size=12)) for i in range(3000)]
+    corpus = run_ingest(IngestConfig(sources=[str(write_lines(tmp / "a.txt", lines))]), runtime)
+    vocab = run_vocab(VocabConfig(min_count=2), corpus.uri, runtime)
+    return corpus.uri, vocab.uri, tmp
+
+
+@pytest.mark.parametrize("settings", [
+    {"algo": "skipgram", "num_workers": 2},
+    {"algo": "cbow", "loss": "hs", "num_workers": 1},
+    {"algo": "glove", "num_workers": 2},
+])
+def test_each_algorithm_trains_on_ray_train_and_exports(corpus_and_vocab, ray_session, settings, tmp_path):
+    corpus, vocab, _ = corpus_and_vocab
+    cfg = EmbeddingsConfig(dim=16, epochs=2, chunk_tokens=5000, out=str(tmp_path / "emb"), **settings)
+    result = run_pretrain(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    embeddings = Embeddings.load(result.uri)
+    assert embeddings.vectors.shape == (len(embeddings.tokens), 16)
+    assert np.isfinite(embeddings.vectors).all() and embeddings.vectors.std() > 0
+    assert len(result.metrics["epoch_seconds"]) == 2
+    from seqpipe.embeddings.export import load_word2vec
+
+    tokens, vectors = load_word2vec(Path(result.uri) / "vectors.bin", binary=True)
+    assert tokens == embeddings.tokens and np.allclose(vectors, embeddings.vectors)
+    again = run_pretrain(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    assert again.reused and again.uri == result.uri
+
+
+RUN = """
+import sys
+from seqpipe.config import EmbeddingsConfig, RuntimeConfig
+from seqpipe.pretrain import run_pretrain
+cfg = EmbeddingsConfig(dim=16, epochs=4, chunk_tokens=5000, out=sys.argv[3])
+run_pretrain(cfg, sys.argv[1], sys.argv[2], RuntimeConfig(state_dir=sys.argv[4], num_cpus=2))
+"""
+
+
+def ray_processes() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "gcs_server|raylet|ray::|ray/dashboard|log_monitor|monitor.py"],
+                         capture_output=True, text=True)
+    return {int(pid) for pid in out.stdout.split()}
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(corpus_and_vocab, tmp_path):
+    corpus, vocab, _ = corpus_and_vocab
+    args = [sys.executable, "-c", RUN, corpus, vocab, str(tmp_path / "emb"), str(tmp_path / "state")]
+    ray_before = ray_processes()
+    first = subprocess.Popen(args, start_new_session=True)
+    results = tmp_path / "state" / "ray_results"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob("pretrain-*/checkpoint_*/progress.json")):
+        time.sleep(0.5)
+    assert first.poll() is None, "the run ended before its first checkpoint could be seen"
+    killed_at = json.loads(next(results.glob("pretrain-*/checkpoint_*/progress.json")).read_text())
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    for pid in ray_processes() - ray_before:  # the killed driver's local Ray, not this session's
+        os.kill(pid, signal.SIGKILL)
+    assert not list((tmp_path / "emb").glob("embeddings-*")), "no embeddings were published by the killed run"
+    second = subprocess.run(args, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stderr[-3000:]
+    manifest = json.loads(next((tmp_path / "emb").glob("embeddings-*/manifest.json")).read_text())
+    seconds = manifest["metrics"]["epoch_seconds"]
+    assert len(seconds) == 4
+    assert seconds[0] == round(killed_at["history"][0]["seconds"], 3), "epoch 1 was resumed, not retrained"
