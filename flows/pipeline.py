@@ -58,7 +58,9 @@ def pretrain_task(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtim
                   parent_run_id: str | None) -> PretrainResult:
     with tracking.stage_run(runtime, "pretrain", cfg, parent_run_id) as run_id:
         result = run_pretrain(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id=run_id)
-        version = tracking.log_embeddings(result.uri, result.reused)
+        # a reused folder was registered by the run that wrote it
+        version = tracking.log_embeddings(result.uri, result.reused,
+                                          register_as=None if result.reused else "seqpipe-embeddings")
     get_run_logger().info("embeddings %s (%s, model version %s): %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics)
     return result
