@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--questions", help="analogies in questions-words.txt format")
     parser.add_argument("--wordsim", help="word-pair similarity file (WordSim353 format)")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="training budget for each trainer (default: none; the README's figures used none)")
     parser.add_argument("--workers", type=int, default=2, help="seqpipe Ray Train workers (gensim: threads)")
     parser.add_argument("--algo", default="skipgram", choices=["skipgram", "cbow"])
     parser.add_argument("--state-dir", default=".seqpipe")
@@ -51,15 +53,16 @@ def main() -> None:
     sources = args.corpus or [f"{build_demo_corpus(args.state_dir, 64)}/*.txt"]
     corpus = run_ingest(IngestConfig(sources=sources), runtime)
     vocab = run_vocab(VocabConfig(min_count=5), corpus.uri, runtime)
-    cfg = EmbeddingsConfig(algo=args.algo, epochs=args.epochs, num_workers=args.workers,
+    cfg = EmbeddingsConfig(algo=args.algo, epochs=args.epochs, num_workers=args.workers, max_minutes=args.max_minutes,
                            out=tempfile.mkdtemp(prefix="seqpipe-bench-"),
                            eval=EvalConfig(analogies=questions, similarity=[wordsim] if wordsim else []))
     print(f"machine: {machine()}")
     print(f"corpus: {corpus.counts['tokens']:,} tokens, vocabulary {vocab.stats['size'] - 4:,} words")
-    figures = {"machine": machine(), "tokens": corpus.counts["tokens"], "epochs": args.epochs,
+    figures = {"machine": machine(), "tokens": corpus.counts["tokens"],
                "seqpipe": train_seqpipe(cfg, corpus.uri, vocab.uri, runtime, corpus.counts["tokens"])}
     if not args.skip_gensim:
-        figures["gensim"] = train_gensim(corpus.uri, cfg, questions, wordsim)
+        same_epochs = cfg.model_copy(update={"epochs": figures["seqpipe"]["epochs"]})  # fewer under --max-minutes
+        figures["gensim"] = train_gensim(corpus.uri, same_epochs, questions, wordsim)
         figures["speedup"] = round(figures["seqpipe"]["words_per_s"] / figures["gensim"]["words_per_s"], 2)
     report(figures)
     write_json(args.json, figures)
@@ -74,9 +77,9 @@ def train_seqpipe(cfg, corpus_uri: str, vocab_uri: str, runtime, corpus_words: i
         started = time.perf_counter()
         result = run_pretrain(cfg, corpus_uri, vocab_uri, runtime)
         wall = time.perf_counter() - started
-    train_s = sum(result.metrics["epoch_seconds"])
-    words = corpus_words * cfg.epochs
-    return {"words_per_s": round(words / train_s), "train_s": round(train_s, 1), "wall_s": round(wall, 1),
+    train_s, epochs = sum(result.metrics["epoch_seconds"]), len(result.metrics["epoch_seconds"])
+    return {"words_per_s": round(corpus_words * epochs / train_s), "epochs": epochs,
+            "train_s": round(train_s, 1), "wall_s": round(wall, 1),
             "peak_rss_mb": memory.peak_mb, **quality(result.metrics), "workers": cfg.num_workers}
 
 
@@ -102,7 +105,7 @@ def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | Non
                               tokens)(np.asarray(model.wv.vectors))
     own = model.wv.evaluate_word_analogies(questions, restrict_vocab=30000)[0] if questions else None
     return {"words_per_s": round(words / train_s), "train_s": round(train_s, 1), "wall_s": round(train_s, 1),
-            "peak_rss_mb": memory.peak_mb, **quality(metrics), "gensim_own_analogy_acc": own,
+            "epochs": cfg.epochs, "peak_rss_mb": memory.peak_mb, **quality(metrics), "gensim_own_analogy_acc": own,
             "workers": cfg.num_workers}
 
 

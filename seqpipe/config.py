@@ -93,6 +93,8 @@ class EmbeddingsConfig(Strict):
     num_workers: int = Field(2, ge=1, description="Ray Train workers; each trains on its share of the corpus words.")
     threads_per_worker: int | None = Field(None, ge=1, description="torch threads per worker; null = cores / workers.")
     use_gpu: bool = False
+    max_minutes: float | None = Field(None, gt=0, description="Training budget: stop after the first epoch that "
+                                      "ends past it (the learning rate still decays over `epochs`).")
     seed: int = 1
     glove_window: int = Field(10, ge=1)
     glove_x_max: float = Field(100.0, gt=0)

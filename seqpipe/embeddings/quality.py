@@ -28,5 +28,6 @@ class EpochEvaluation:
         return metrics
 
     def neighbours(self, vectors: np.ndarray, k: int = 8) -> dict[str, list[str]]:
-        known = [w for w in self.cfg.neighbours_of if w in set(self.tokens)]
+        vocabulary = set(self.tokens)
+        known = [w for w in self.cfg.neighbours_of if w in vocabulary]
         return {w: [n for n, _ in evaluate.nearest(self.tokens, vectors, w, k)] for w in known}

@@ -56,7 +56,7 @@ def worker_loop(config: dict) -> None:
     from seqpipe.config import EmbeddingsConfig, RuntimeConfig
     from seqpipe.embeddings.glove import glove_step, glove_vectors, init_glove
     from seqpipe.embeddings.quality import EpochEvaluation
-    from seqpipe.training.word2vec import _log
+    from seqpipe.training.word2vec import log_epoch, out_of_time
 
     cfg, runtime = EmbeddingsConfig.model_validate(config["cfg"]), RuntimeConfig.model_validate(config["runtime"])
     context = ray.train.get_context()
@@ -69,6 +69,7 @@ def worker_loop(config: dict) -> None:
     start, history = _restore(ray.train.get_checkpoint(), params)
     evaluation = EpochEvaluation(cfg.eval, config["tokens"]) if rank == 0 else None
     generator = torch.Generator().manual_seed(cfg.seed * 100 + rank)
+    budget_started = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         started, cost, order = time.perf_counter(), 0.0, torch.randperm(len(entries[0]), generator=generator)
         for i in range(0, len(order), cfg.batch_pairs * 4):
@@ -81,13 +82,15 @@ def worker_loop(config: dict) -> None:
         metrics = {"loss": cost / max(len(order), 1), "seconds": time.perf_counter() - started, "words": 0}
         if rank == 0:
             metrics.update(evaluation(glove_vectors(params)))
-            _log(runtime, config.get("mlflow_run_id"), metrics, epoch + 1)
+            log_epoch(runtime, config.get("mlflow_run_id"), metrics, epoch + 1)
         history.append(metrics)
         with tempfile.TemporaryDirectory() as folder:
             if rank == 0:
                 _save(params, epoch + 1, history, Path(folder))
             checkpoint = ray.train.Checkpoint.from_directory(folder) if rank == 0 else None
             ray.train.report({**metrics, "epoch": epoch + 1}, checkpoint=checkpoint)
+        if out_of_time(budget_started, cfg.max_minutes, world, torch.device("cpu")):
+            break
 
 
 def fit(config: dict, cfg, runtime, run_name: str) -> tuple[np.ndarray, list[dict]]:

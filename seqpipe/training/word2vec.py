@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ def worker_loop(config: dict) -> None:
                 tensor /= world
 
     keep = vocab.keep_probabilities(cfg.sample)
+    started = time.perf_counter()
     evaluation = EpochEvaluation(cfg.eval, vocab.tokens[len(vocab.specials):]) if rank == 0 else None
     for _ in range(state.epoch, cfg.epochs):
         metrics = train_epoch(state, ids, sentence, cfg, keep, noise, tree, len(ids) * cfg.epochs,
@@ -57,13 +59,15 @@ def worker_loop(config: dict) -> None:
         metrics = _combine_across_workers(metrics, world, device)
         if rank == 0:
             metrics.update(evaluation(state.w_in[len(vocab.specials):].cpu().numpy()))
-            _log(runtime, config.get("mlflow_run_id"), metrics, state.epoch)
+            log_epoch(runtime, config.get("mlflow_run_id"), metrics, state.epoch)
         history.append(metrics)
         with tempfile.TemporaryDirectory() as folder:
             if rank == 0:
                 _save(state, history, Path(folder))
             checkpoint = ray.train.Checkpoint.from_directory(folder) if rank == 0 else None
             ray.train.report({**metrics, "epoch": state.epoch}, checkpoint=checkpoint)
+        if out_of_time(started, cfg.max_minutes, world, device):
+            break
 
 
 def fit(config: dict, cfg, runtime, run_name: str):
@@ -121,6 +125,18 @@ def _output_layer(cfg, vocab, vocab_uri: str, device):
     return None, Tree(*hsoftmax.to_tensors(*hsoftmax.huffman_tree(counts), device=device))
 
 
+def out_of_time(started: float, max_minutes: float | None, world: int, device) -> bool:
+    """Whether the training budget is spent; all workers agree (the slowest one's clock)."""
+    if max_minutes is None:
+        return False
+    elapsed = torch.tensor([time.perf_counter() - started], dtype=torch.float64, device=device)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+    return elapsed.item() > max_minutes * 60
+
+
 def _combine_across_workers(metrics: dict, world: int, device) -> dict:
     """Sum words and pairs over the workers; loss is the pair-weighted mean; time the slowest."""
     if world == 1:
@@ -155,7 +171,8 @@ def _restore(checkpoint, device):
     return state, progress["history"]
 
 
-def _log(runtime, run_id: str | None, metrics: dict, step: int) -> None:
+def log_epoch(runtime, run_id: str | None, metrics: dict, step: int) -> None:
+    """An epoch's metrics to the stage's MLflow run (rank 0 only) and to the log."""
     if run_id:
         from seqpipe import tracking
 
