@@ -61,7 +61,7 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
     input_hash = sha256_json({"schema_version": SCHEMA_VERSION,
                               "config": {k: getattr(cfg, k) for k in OUTPUT_FIELDS},
                               "sources": [(s.uri, s.sha256) for s in sources]})
-    out = Path(cfg.out or Path(runtime.state_dir) / "corpus")
+    out = Path(cfg.out or Path(runtime.state_dir) / "corpus").resolve()  # tasks may run elsewhere
     final = out / f"corpus-{input_hash[:16]}"
     if is_complete(final):
         return _result(final, reused=True)

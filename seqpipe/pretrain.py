@@ -52,7 +52,7 @@ def run_pretrain(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime
     input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "config": cfg.model_dump(exclude={"out"}),
                               "corpus": read_json(Path(corpus_uri) / "manifest.json")["content_hash"],
                               "vocab": read_json(Path(vocab_uri) / "manifest.json")["content_hash"]})
-    final = Path(cfg.out or Path(runtime.state_dir) / "embeddings") / f"embeddings-{input_hash[:16]}"
+    final = Path(cfg.out or Path(runtime.state_dir) / "embeddings").resolve() / f"embeddings-{input_hash[:16]}"
     if is_complete(final):
         return _result(final, reused=True)
     vocab = Vocabulary.load(vocab_uri)
@@ -82,6 +82,11 @@ def _train(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id, input_hash) -> tu
     """Word vectors (specials left out) and the per-epoch metrics, from Ray Train."""
     from seqpipe.training import word2vec
 
+    # Ray Train workers run in their own working directory: every path they get is absolute.
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={
+        "analogies": cfg.eval.analogies and str(Path(cfg.eval.analogies).resolve()),
+        "similarity": [str(Path(p).resolve()) for p in cfg.eval.similarity]})})
+    runtime = runtime.model_copy(update={"state_dir": str(Path(runtime.state_dir).resolve())})
     config = {"cfg": cfg.model_dump(mode="json"), "runtime": runtime.model_dump(mode="json"),
               "corpus_uri": str(Path(corpus_uri).resolve()), "vocab_uri": str(Path(vocab_uri).resolve()),
               "mlflow_run_id": mlflow_run_id}

@@ -79,7 +79,7 @@ def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> Voca
     settings = cfg.model_dump(exclude={"out"})
     input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "corpus": corpus_manifest["content_hash"],
                               "config": settings})
-    final = Path(cfg.out or Path(runtime.state_dir) / "vocab") / f"vocab-{input_hash[:16]}"
+    final = Path(cfg.out or Path(runtime.state_dir) / "vocab").resolve() / f"vocab-{input_hash[:16]}"
     if is_complete(final):
         return _result(final, reused=True)
     started = time.perf_counter()

@@ -72,13 +72,19 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     assert again["vocab"]["uri"] == summary["vocab"]["uri"]
 
 
-def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, prefect_harness, ray_session):
+def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, prefect_harness, ray_session):
+    """As `make pipeline` runs it: the demo corpus, a relative state folder, Ray Train workers
+    (which run in their own working directory) logging to the same MLflow database."""
     from flows.pipeline import pipeline
 
+    monkeypatch.chdir(tmp_path)
     cfg = PipelineConfig.model_validate({
-        "runtime": {"state_dir": str(tmp_path / "state"), "executor": "local"},
+        "runtime": {"state_dir": ".seqpipe", "executor": "local"},
         "demo": {"max_mb": 0.3}, "vocab": {"min_count": 1}, "embeddings": {"dim": 8, "epochs": 1}})
     summary = pipeline(config=cfg)
     assert summary["corpus"]["counts"]["tokens"] > 20_000
-    demo = next((tmp_path / "state" / "demo").glob("docstrings-*"))
+    demo = next((tmp_path / ".seqpipe" / "demo").glob("docstrings-*"))
     assert (demo / "manifest.json").exists() and list(demo.glob("*.txt"))
+    client, runs = mlflow_runs(tmp_path / ".seqpipe")
+    pretrain = next(r for r in runs if r.data.tags.get("seqpipe.stage") == "pretrain")
+    assert [m.step for m in client.get_metric_history(pretrain.info.run_id, "loss")] == [1]
