@@ -58,7 +58,7 @@ RUN = """
 import sys
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
 from seqpipe.pretrain import run_pretrain
-cfg = EmbeddingsConfig(dim=16, epochs=4, chunk_tokens=5000, out=sys.argv[3])
+cfg = EmbeddingsConfig(dim=16, epochs=8, chunk_tokens=5000, out=sys.argv[3])
 run_pretrain(cfg, sys.argv[1], sys.argv[2], RuntimeConfig(state_dir=sys.argv[4], num_cpus=2))
 """
 
@@ -92,5 +92,5 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(corpus_and_vocab, tmp_pat
     manifest = json.loads(next((tmp_path / "emb").glob("embeddings-*/manifest.json")).read_text())
     seconds = manifest["metrics"]["epoch_seconds"]
     done = [round(h["seconds"], 3) for h in killed_at["history"]]
-    assert len(seconds) == 4 and 1 <= len(done) < 4
+    assert len(seconds) == 8 and 1 <= len(done) < 8
     assert seconds[:len(done)] == done, "the finished epochs were resumed from the checkpoint, not retrained"
