@@ -1,12 +1,13 @@
 """Benchmark: ingestion throughput and vocabulary building, against gensim's build_vocab.
 
-    .venv/bin/python bench/ingest.py                      # the demo corpus (64 MB of docstrings)
+    .venv/bin/python bench/ingest.py                      # the demo corpus (up to 64 MB of docstrings)
     .venv/bin/python bench/ingest.py --corpus ~/data/wiki/*.txt --json figures.json
 
 Ingestion runs on a local Ray with all cores; the start of Ray and of its worker
-processes is timed apart (a fixed cost per job, not per megabyte). gensim's Word2Vec.build_vocab (min_count 5, sample
-1e-3) gets the same tokens, already in memory, so only counting and vocabulary
-preparation are compared; each side runs 3 times and the median is reported.
+processes is timed apart (a fixed cost per job, not per megabyte). gensim's
+Word2Vec.build_vocab (min_count 5, sample 1e-3) gets the same tokens, already in
+memory, so only counting and vocabulary preparation are compared; each side runs 3
+times and the median is reported.
 """
 from __future__ import annotations
 

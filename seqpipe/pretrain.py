@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file, sha256_json, write_json
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
 from seqpipe.embeddings.export import save_word2vec
-from seqpipe.embeddings.quality import EpochEvaluation
+from seqpipe.embeddings.quality import neighbours
 from seqpipe.errors import InputError
 from seqpipe.vocab import Vocabulary
 
@@ -60,17 +60,18 @@ def run_pretrain(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime
     vectors, history = _train(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id, input_hash)
     seconds = time.perf_counter() - started
     tokens = vocab.tokens[len(vocab.specials):]
-    evaluation = EpochEvaluation(cfg.eval, tokens)
     epoch_seconds = [round(h["seconds"], 3) for h in history]
-    metrics = {**evaluation(vectors), "wall_seconds": round(seconds, 2), "epoch_seconds": epoch_seconds,
-               "words_per_epoch": int(history[-1]["words"]) if history else 0,
+    final_epoch = {k: v for k, v in history[-1].items() if k not in ("seconds", "words", "pairs", "words_per_s")}
+    metrics = {**final_epoch, "wall_seconds": round(seconds, 2), "epoch_seconds": epoch_seconds,
+               "words_per_epoch": int(history[-1]["words"]),
                "words_per_s": round(sum(h["words"] for h in history) / max(sum(epoch_seconds), 1e-9))}
     with atomic_folder(final) as tmp:
         np.save(tmp / "vectors.npy", vectors)
         (tmp / "tokens.txt").write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
         save_word2vec(tmp / "vectors.txt", tokens, vectors, binary=False)
         save_word2vec(tmp / "vectors.bin", tokens, vectors, binary=True)
-        write_json(tmp / "metrics.json", {**metrics, "neighbours": evaluation.neighbours(vectors)})
+        nearest = neighbours(tokens, vectors, cfg.eval.neighbours_of)
+        write_json(tmp / "metrics.json", {**metrics, "neighbours": nearest})
         write_json(tmp / "manifest.json", {
             "kind": "embeddings", "schema_version": SCHEMA_VERSION, "input_hash": input_hash,
             "content_hash": sha256_file(tmp / "vectors.npy"), "corpus": corpus_uri, "vocab": vocab_uri,

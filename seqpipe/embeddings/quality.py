@@ -27,7 +27,9 @@ class EpochEvaluation:
             metrics[f"{name}_rho"] = evaluate.evaluate_similarity(self.tokens, vectors, pairs)["spearman"]
         return metrics
 
-    def neighbours(self, vectors: np.ndarray, k: int = 8) -> dict[str, list[str]]:
-        vocabulary = set(self.tokens)
-        known = [w for w in self.cfg.neighbours_of if w in vocabulary]
-        return {w: [n for n, _ in evaluate.nearest(self.tokens, vectors, w, k)] for w in known}
+
+
+def neighbours(tokens: list[str], vectors: np.ndarray, words: list[str], k: int = 8) -> dict[str, list[str]]:
+    """The k nearest words of each of `words` that is in the vocabulary."""
+    vocabulary = set(tokens)
+    return {w: [n for n, _ in evaluate.nearest(tokens, vectors, w, k)] for w in words if w in vocabulary}
