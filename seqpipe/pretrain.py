@@ -61,7 +61,8 @@ def run_pretrain(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime
     seconds = time.perf_counter() - started
     tokens = vocab.tokens[len(vocab.specials):]
     epoch_seconds = [round(h["seconds"], 3) for h in history]
-    final_epoch = {k: v for k, v in history[-1].items() if k not in ("seconds", "words", "pairs", "words_per_s")}
+    # the last epoch's evaluation (rank 0's); the training curve itself stays in the epoch metrics
+    final_epoch = {k: v for k, v in history[-1].items() if k not in ("loss", "seconds", "words", "pairs", "words_per_s")}
     metrics = {**final_epoch, "wall_seconds": round(seconds, 2), "epoch_seconds": epoch_seconds,
                "words_per_epoch": int(history[-1]["words"]),
                "words_per_s": round(sum(h["words"] for h in history) / max(sum(epoch_seconds), 1e-9))}
