@@ -36,6 +36,9 @@ class RuntimeConfig(Strict):
 
 class DemoConfig(Strict):
     max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus built from installed packages' docstrings.")
+    ner_sentences: int = Field(6000, ge=30, description="Sentences of the generated NER demo set (80/10/10 split).")
+    train_minutes: float = Field(1.5, gt=0, description="Training budget of each downstream stage on demo data "
+                                 "(a stage's own train.max_minutes wins when set).")
 
 
 class IngestConfig(Strict):
@@ -102,12 +105,91 @@ class EmbeddingsConfig(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
 
+class EncoderConfig(Strict):
+    cell: Literal["lstm", "gru", "rnn"] = "lstm"
+    hidden: int = Field(256, ge=1, description="Hidden units per direction.")
+    layers: int = Field(1, ge=1)
+    bidirectional: bool = True
+    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout on the inputs, between layers and on the outputs.")
+
+
+class EmbeddingLayerConfig(Strict):
+    pretrained: bool = Field(True, description="Initialise from pretrained word vectors (the pretrain stage's, or `path`).")
+    path: str | None = Field(None, description="An embeddings folder or a word2vec/GloVe .txt/.bin file; "
+                             "null = the pipeline's pretrain stage output.")
+    freeze: bool = Field(False, description="Keep the embedding table fixed during fine-tuning.")
+    dim: int = Field(100, ge=1, description="Size when no pretrained vectors are used.")
+    max_pretrained_words: int = Field(100_000, ge=0, description="Pretrained words added to the model's vocabulary "
+                                      "(most frequent first), so that words unseen in training still get vectors.")
+
+
+class TrainConfig(Strict):
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only.")
+    batch_size: int = Field(32, ge=1, description="Examples per step on each worker.")
+    epochs: int = Field(30, ge=1, description="At most this many epochs (early stopping usually ends sooner).")
+    clip_norm: float | None = Field(5.0, gt=0, description="Clip gradients to this global L2 norm; null = no clipping.")
+    patience: int | None = Field(3, ge=1, description="Stop after this many epochs without a better validation "
+                                 "metric; null = never stop early.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change of the validation metric that counts as better.")
+    num_workers: int = Field(2, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPUs).")
+    threads_per_worker: int | None = Field(None, ge=1, description="torch threads per worker; null = cores / workers.")
+    use_gpu: bool = False
+    max_minutes: float | None = Field(None, gt=0, description="Training budget; the epoch under way stops when it is spent.")
+    max_failures: int = Field(2, ge=0, description="Worker failures Ray Train recovers from (resuming the last checkpoint).")
+    seed: int = 1
+
+
+class NerConfig(Strict):
+    train_path: str | None = Field(None, description="CoNLL file(s) to train on (file, folder or glob); null = demo data.")
+    dev_path: str | None = Field(None, description="Validation set; null = dev_fraction of the training sentences.")
+    test_path: str | None = Field(None, description="Test set, evaluated once with the best model; null = none.")
+    dev_fraction: float = Field(0.1, gt=0, lt=1)
+    token_column: int = Field(0, description="Column of the token (negative counts from the end).")
+    tag_column: int = Field(-1, description="Column of the NER tag (CoNLL-2003: the last, -1).")
+    scheme: Literal["auto", "iob1", "iob2", "bioes"] = Field("auto", description="Tag scheme of the files; auto = detect per file.")
+    max_reject_rate: float = Field(0.0, ge=0, le=1, description="0 = the first malformed sentence is an error naming "
+                                   "file and line; above 0 = skip and count malformed sentences up to this rate.")
+    out: str | None = Field(None, description="Folder that receives ner-<hash>/; null = <state_dir>/ner.")
+    crf: bool = Field(True, description="CRF output layer with Viterbi decoding; false = per-token softmax.")
+    char_features: bool = Field(True, description="A character BiLSTM per word (case, affixes, unseen words).")
+    char_dim: int = Field(25, ge=1)
+    char_hidden: int = Field(25, ge=1)
+    lowercase: bool = Field(True, description="Look words up lowercased (as the pretrained vectors are); case is "
+                            "kept by the character features and a casing feature.")
+    word_dropout: float = Field(0.05, ge=0, lt=1, description="Training words replaced by <unk> with this probability.")
+    embeddings: EmbeddingLayerConfig = Field(default_factory=EmbeddingLayerConfig)
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+class LmConfig(Strict):
+    level: Literal["word", "char"] = "word"
+    out: str | None = Field(None, description="Folder that receives lm-<hash>/; null = <state_dir>/lm.")
+    max_len: int = Field(64, ge=2, description="Longer sentences are cut into pieces of this many tokens.")
+    max_sentences: int | None = Field(None, ge=10, description="Use at most this many corpus sentences; null = all.")
+    dev_sentences: int = Field(2000, ge=1, description="Sentences held out for validation perplexity.")
+    adaptive_cutoffs: list[int] = Field(default_factory=lambda: [2000, 10000], description="Adaptive softmax "
+                                        "clusters (word level, when the vocabulary is larger); [] = full softmax.")
+    temperature: float = Field(1.0, ge=0, description="Default sampling temperature (0 = greedy).")
+    max_sample_len: int = Field(60, ge=1)
+    embeddings: EmbeddingLayerConfig = Field(default_factory=EmbeddingLayerConfig)
+    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig(bidirectional=False, layers=2, dropout=0.2))
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=64, lr=2e-3, epochs=20, patience=2))
+
+
 class PipelineConfig(Strict):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    downstream: list[Literal["ner", "lm"]] = Field(default_factory=lambda: ["ner", "lm"],
+                                                   description="Stages that fine-tune on the pretrained embeddings.")
+    ner: NerConfig = Field(default_factory=NerConfig)
+    lm: LmConfig = Field(default_factory=LmConfig)
 
 
 def config_hash(model: BaseModel) -> str:

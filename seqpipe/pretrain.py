@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file, sha256_json, write_json
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
-from seqpipe.embeddings.export import save_word2vec
+from seqpipe.embeddings.export import load_word2vec, save_word2vec
 from seqpipe.embeddings.quality import neighbours
 from seqpipe.errors import InputError
 from seqpipe.vocab import Vocabulary
@@ -31,8 +31,8 @@ class PretrainResult(BaseModel):
 class Embeddings:
     """Word vectors loaded from an embeddings folder."""
 
-    def __init__(self, tokens: list[str], vectors: np.ndarray):
-        self.tokens, self.vectors = tokens, vectors
+    def __init__(self, tokens: list[str], vectors: np.ndarray, source: str | None = None):
+        self.tokens, self.vectors, self.source = tokens, vectors, source
 
     @classmethod
     def load(cls, uri: str | Path) -> "Embeddings":
@@ -40,7 +40,18 @@ class Embeddings:
         if not is_complete(folder):
             raise InputError(f"{folder}: not an embeddings folder (no manifest.json)")
         tokens = (folder / "tokens.txt").read_text(encoding="utf-8").split("\n")[:-1]
-        return cls(tokens, np.load(folder / "vectors.npy"))
+        return cls(tokens, np.load(folder / "vectors.npy"), str(folder / "vectors.npy"))
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Embeddings":
+        """An embeddings folder, or a word2vec / GloVe file (.bin binary, anything else text)."""
+        path = Path(path)
+        if path.is_dir():
+            return cls.load(path)
+        if not path.exists():
+            raise InputError(f"{path}: no such embeddings folder or file")
+        tokens, vectors = load_word2vec(path, binary=path.suffix == ".bin")
+        return cls(tokens, vectors.astype(np.float32), str(path))
 
 
 def run_pretrain(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfig,

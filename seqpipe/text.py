@@ -88,3 +88,11 @@ def explode(lists: pa.ListArray) -> tuple[pa.Array, pa.Array, pa.Array]:
     parents = np.repeat(np.arange(len(lengths)), lengths)
     positions = np.arange(len(values), dtype=np.int64) - (offsets[parents] - offsets[0])
     return values, pa.array(parents), pa.array(positions)
+
+
+def tokens_of(text: str, normalize: str = "NFKC", lowercase: bool = True, level: str = "word") -> list[str]:
+    """One string through the corpus's processing (without sentence splitting): its tokens."""
+    texts = clean(pa.array([text], pa.string()), normalize)
+    if lowercase:
+        texts = pc.utf8_lower(texts)
+    return tokenize(texts, level)[0].as_py()

@@ -30,14 +30,21 @@ def save_word2vec(path: str | Path, tokens: Sequence[str], vectors: np.ndarray, 
 
 
 def load_word2vec(path: str | Path, binary: bool = False) -> tuple[list[str], np.ndarray]:
-    """Read a word2vec C-format file (text or binary) as `(tokens, float32 vectors)`."""
+    """Read a word2vec C-format file (text or binary) as `(tokens, float32 vectors)`.
+
+    Text files without the `<count> <dim>` header (GloVe's format) are read too.
+    """
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    count, dim, start = _parse_header(path, data)
-    read = _read_binary_entries if binary else _read_text_entries
-    return read(path, data, start, count, dim)
+    if binary:
+        return _read_binary_entries(path, data, *_parse_header(path, data))
+    first = data[: data.find(b"\n")].split()
+    if len(first) > 2:  # GloVe: no header line
+        count = sum(1 for line in data.split(b"\n") if line.strip())
+        return _read_text_entries(path, data, 0, count, len(first) - 1, first_line=1)
+    return _read_text_entries(path, data, *_parse_header(path, data))
 
 
 # ---------------------------------------------------------------- writing
@@ -95,8 +102,8 @@ def _parse_header(path: str | Path, data: bytes) -> tuple[int, int, int]:
 
 
 def _read_text_entries(path: str | Path, data: bytes, start: int, count: int,
-                       dim: int) -> tuple[list[str], np.ndarray]:
-    """Entries `word v1 ... v_dim` one per line, lines 2 to count + 1."""
+                       dim: int, first_line: int = 2) -> tuple[list[str], np.ndarray]:
+    """Entries `word v1 ... v_dim` one per line, from line first_line on."""
     try:
         lines = data[start:].decode("utf-8").split("\n")
     except UnicodeDecodeError as err:
@@ -104,16 +111,16 @@ def _read_text_entries(path: str | Path, data: bytes, start: int, count: int,
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) != count:
-        raise InputError(f"{path}:{len(lines) + 1}: the header announces {count} vectors, the file holds {len(lines)}")
+        raise InputError(f"{path}:{len(lines) + first_line - 1}: the header announces {count} vectors, the file holds {len(lines)}")
     tokens, vectors = [], np.empty((count, dim), dtype=np.float32)
     for i, line in enumerate(lines):
         parts = line.rstrip().split(" ")
         if len(parts) != dim + 1 or not parts[0]:
-            raise InputError(f"{path}:{i + 2}: expected a word and {dim} values, found {line[:80]!r}")
+            raise InputError(f"{path}:{i + first_line}: expected a word and {dim} values, found {line[:80]!r}")
         try:
             vectors[i] = parts[1:]
         except ValueError:
-            raise InputError(f"{path}:{i + 2}: a value is not a number in {line[:80]!r}") from None
+            raise InputError(f"{path}:{i + first_line}: a value is not a number in {line[:80]!r}") from None
         tokens.append(parts[0])
     return tokens, vectors
 

@@ -1,0 +1,1 @@
+"""Language model: corpus sequences, training task, sampling and scoring."""

@@ -1,0 +1,1 @@
+"""Sequence-model layers."""

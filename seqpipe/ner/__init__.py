@@ -1,0 +1,1 @@
+"""Named-entity recognition: CoNLL data, tag schemes, demo data."""

@@ -1,0 +1,285 @@
+"""The training loop of every downstream task, run by Ray Train workers.
+
+A task module provides `build_task(task_config, device) -> Task`: the model, its
+examples and how to batch and evaluate them. This loop does the rest the same way for
+every task: DDP through `ray.train.torch.prepare_model` (gloo on CPU, NCCL on GPUs),
+each worker on its own share of every epoch, AdamW or SGD, gradient clipping by global
+norm (the norm before clipping is logged), a stop with a clear error when the loss or
+the gradients stop being finite, early stopping on the validation metric, best and
+last checkpoints through `ray.train.report`, and MLflow metrics from rank 0 only.
+
+Checkpoints hold `model.pt` / `optimizer.pt` (state dicts, loaded with
+weights_only=True) and `progress.json`; a worker failure or a rerun resumes from the
+last one.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqpipe.errors import SeqpipeError
+
+
+class TrainingDiverged(SeqpipeError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+@dataclass
+class Task:
+    model: nn.Module  # forward(**batch) -> (mean loss, number of predictions)
+    train: list
+    dev: list
+    collate: Callable[[list, bool], dict]  # examples, training? -> keyword tensors for model.forward
+    evaluate: Callable[[nn.Module, list], list]  # model in eval mode, dev examples -> one outcome per example
+    summarize: Callable[[list], dict]  # every worker's outcomes -> validation metrics
+    metric: str  # the validation metric early stopping and the best checkpoint follow
+    mode: Literal["max", "min"]
+    length: Callable[[Any], int] = len  # for batching examples of similar length together
+
+
+@dataclass
+class Progress:
+    epoch: int = 0
+    best: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    history: list = field(default_factory=list)
+    stopped: str = ""
+
+
+def worker_loop(config: dict) -> None:
+    """What every Ray Train worker runs; config holds JSON-able values only."""
+    import ray.train
+    import ray.train.torch
+
+    from seqpipe.config import RuntimeConfig, TrainConfig
+
+    cfg, runtime = TrainConfig.model_validate(config["train"]), RuntimeConfig.model_validate(config["runtime"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.set_num_threads(config["threads"])
+    torch.set_flush_denormal(True)
+    seed_everything(cfg.seed)
+    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
+    module_name, _, function = config["task"].partition(":")
+    task = getattr(importlib.import_module(module_name), function)(config["task_config"], device)
+    model = task.model.to(device)
+    if world > 1:
+        model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
+    optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    progress = _restore(ray.train.get_checkpoint(), unwrap(model), optimizer)
+    started = time.perf_counter()
+    while progress.epoch < cfg.epochs and not progress.stopped:
+        stats = train_epoch(model, optimizer, task, cfg, progress.epoch, rank, world, device, started)
+        metrics = {**stats, **validate(unwrap(model), task, rank, world)} if not stats.get("diverged") else stats
+        progress = _advance(progress, metrics, task, cfg)
+        if out_of_time(started, cfg.max_minutes) and not progress.stopped:
+            progress.stopped = "time budget spent"
+        if rank == 0 and config.get("mlflow_run_id"):
+            from seqpipe import tracking
+
+            tracking.log_metrics_to(runtime, config["mlflow_run_id"], metrics, progress.epoch)
+        if rank == 0:
+            print(f"epoch {progress.epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), flush=True)
+        _report(model, optimizer, progress, metrics, task, rank)
+
+
+def train_epoch(model, optimizer, task: Task, cfg, epoch: int, rank: int, world: int, device,
+                started: float) -> dict:
+    """One pass over this worker's share; stops early (all workers together) on divergence or time."""
+    model.train()
+    rng = random.Random(cfg.seed * 1000 + epoch)
+    batches = make_batches(task.train, cfg.batch_size, rng, task.length, rank, world)
+    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, predictions, examples
+    norms, clipped, epoch_started = [], 0, time.perf_counter()
+    for examples in batches:
+        batch = {k: v.to(device) for k, v in task.collate(examples, True).items()}
+        loss, count = model(**batch)
+        # agree across workers before backward, so every worker stops at the same step
+        shared = _all_reduce(torch.tensor([loss.item() * count, count, time.perf_counter() - started],
+                                          dtype=torch.float64, device=device), world).cpu()
+        if not math.isfinite(shared[0].item()):
+            return {"diverged": 1.0, "reason": f"loss is {loss.item()} at epoch {epoch} step {len(norms)}"}
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm or float("inf")).item()
+        if not math.isfinite(norm):
+            return {"diverged": 1.0, "reason": f"gradient norm is {norm} at epoch {epoch} step {len(norms)}"}
+        optimizer.step()
+        norms.append(norm)
+        clipped += bool(cfg.clip_norm and norm > cfg.clip_norm)
+        totals += torch.tensor([shared[0].item(), shared[1].item(), 0.0])
+        if cfg.max_minutes and shared[2].item() / world > cfg.max_minutes * 60:
+            break
+    seconds = time.perf_counter() - epoch_started
+    return {"train_loss": totals[0].item() / max(totals[1].item(), 1), "tokens_per_s": totals[1].item() / seconds,
+            "grad_norm": float(np.mean(norms)) if norms else 0.0, "grad_norm_max": max(norms, default=0.0),
+            "clipped_fraction": clipped / max(len(norms), 1), "epoch_seconds": seconds, "steps": len(norms)}
+
+
+def validate(model: nn.Module, task: Task, rank: int, world: int) -> dict:
+    """Every worker evaluates its share of the dev set; the outcomes are gathered and summarised."""
+    model.eval()
+    with torch.no_grad():
+        outcomes = task.evaluate(model, task.dev[rank::world])
+    if world > 1:
+        import torch.distributed as dist
+
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, outcomes)
+        outcomes = [o for part in gathered for o in part]
+    return {f"dev_{k}": v for k, v in task.summarize(outcomes).items()}
+
+
+def make_batches(examples: list, batch_size: int, rng: random.Random, length, rank: int = 0,
+                 world: int = 1) -> list:
+    """This worker's batches for one epoch: every worker gets the same number of batches.
+
+    A seeded shuffle, an equal share per worker (a few examples repeat when the count
+    does not divide), then batches of similar length (sorted within pools of 50 batches).
+    """
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    per_worker = max(1, math.ceil(len(order) / world))
+    order = (order * (1 + per_worker * world // max(len(order), 1)))[: per_worker * world]
+    mine = [examples[i] for i in order[rank::world]]
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(mine), pool):
+        chunk = sorted(mine[start:start + pool], key=length)
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+def out_of_time(started: float, max_minutes: float | None) -> bool:
+    return max_minutes is not None and time.perf_counter() - started > max_minutes * 60
+
+
+def _all_reduce(values: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(values)
+    return values
+
+
+def _advance(progress: Progress, metrics: dict, task: Task, cfg) -> Progress:
+    """Count the epoch; track the best validation metric and early stopping."""
+    progress.epoch += 1
+    progress.history.append({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    if metrics.get("diverged"):
+        progress.stopped = "diverged: " + metrics["reason"]
+        return progress
+    value = metrics[f"dev_{task.metric}"]
+    sign = 1 if task.mode == "max" else -1
+    if progress.best is None or sign * (value - progress.best) > cfg.min_delta:
+        progress.best, progress.best_epoch, progress.bad_epochs = value, progress.epoch, 0
+    else:
+        progress.bad_epochs += 1
+        if cfg.patience and progress.bad_epochs >= cfg.patience:
+            progress.stopped = f"no better dev_{task.metric} for {cfg.patience} epochs"
+    return progress
+
+
+def _report(model, optimizer, progress: Progress, metrics: dict, task: Task, rank: int) -> None:
+    """Report the epoch with a checkpoint written by rank 0 (Ray keeps the best and the latest)."""
+    import ray.train
+
+    score = metrics.get(f"dev_{task.metric}", progress.best)
+    numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if rank == 0:
+            torch.save(unwrap(model).state_dict(), Path(folder) / "model.pt")
+            torch.save(optimizer.state_dict(), Path(folder) / "optimizer.pt")
+            (Path(folder) / "progress.json").write_text(json.dumps(progress.__dict__))
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+        worst = -math.inf if task.mode == "max" else math.inf
+        score = score if score is not None and math.isfinite(score) else worst
+        ray.train.report({**numeric, "score": score, "epoch": progress.epoch}, checkpoint=checkpoint)
+
+
+def _restore(checkpoint, model: nn.Module, optimizer) -> Progress:
+    if checkpoint is None:
+        return Progress()
+    with checkpoint.as_directory() as folder:
+        model.load_state_dict(torch.load(Path(folder) / "model.pt", map_location="cpu", weights_only=True))
+        optimizer.load_state_dict(torch.load(Path(folder) / "optimizer.pt", map_location="cpu", weights_only=True))
+        return Progress(**json.loads((Path(folder) / "progress.json").read_text()))
+
+
+@dataclass
+class FitResult:
+    best_state: dict  # the best epoch's model state dict
+    progress: dict  # epoch, best, best_epoch, history, stopped
+
+
+def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "max",
+        mlflow_run_id: str | None = None) -> FitResult:
+    """Train `task` ("module:build_task") on cfg.num_workers Ray Train workers.
+
+    mode: whether the task's validation metric is better higher ("max") or lower ("min").
+
+    A rerun with the same run_name resumes from the last checkpoint. Raises
+    TrainingDiverged when the loss or the gradients stopped being finite.
+    """
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from seqpipe.parallel import ensure_ray
+
+    ensure_ray(runtime)
+    cores = int(ray.cluster_resources().get("CPU", 1))
+    per_worker = max(1, cores // cfg.num_workers)
+    config = {"task": task, "task_config": task_config, "train": cfg.model_dump(mode="json"),
+              "runtime": runtime.model_dump(mode="json"), "mlflow_run_id": mlflow_run_id,
+              "threads": cfg.threads_per_worker or per_worker}
+    trainer = TorchTrainer(
+        worker_loop, train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                               resources_per_worker={"CPU": min(per_worker, cores / cfg.num_workers)}),
+        run_config=ray.train.RunConfig(
+            name=run_name, storage_path=str((Path(runtime.state_dir) / "ray_results").resolve()),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="score",
+                                                         checkpoint_score_order=mode),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures)),
+    )
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as folder:
+        progress = json.loads((Path(folder) / "progress.json").read_text())
+    if progress["stopped"].startswith("diverged"):
+        raise TrainingDiverged(f"training stopped, {progress['stopped']} (epoch {progress['epoch']}); "
+                               "lower train.lr, set train.clip_norm, or check the data")
+    sign = 1 if mode == "max" else -1
+    best, _ = max(result.best_checkpoints, key=lambda pair: sign * pair[1]["score"])
+    with best.as_directory() as folder:
+        state = torch.load(Path(folder) / "model.pt", map_location="cpu", weights_only=True)
+    return FitResult(best_state=state, progress=progress)
