@@ -1,4 +1,5 @@
-"""The `pipeline` Prefect flow: demo data (when no sources are given) -> ingest -> vocab -> pretrain.
+"""The `pipeline` Prefect flow: demo data (when no sources are given) -> ingest -> vocab -> pretrain
+-> the downstream stages (NER tagger, language model) that fine-tune on the embeddings.
 
 Tasks are thin: each opens its MLflow stage run under the pipeline's parent run and
 calls one library stage. Stages skip their work when their content-addressed output
@@ -9,10 +10,13 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 
 from seqpipe import tracking
-from seqpipe.config import DemoConfig, EmbeddingsConfig, IngestConfig, PipelineConfig, RuntimeConfig, VocabConfig
+from seqpipe.config import (DemoConfig, EmbeddingsConfig, IngestConfig, LmConfig, NerConfig, PipelineConfig,
+                            RuntimeConfig, VocabConfig)
 from seqpipe.demo import build_demo_corpus
 from seqpipe.errors import SeqpipeError
 from seqpipe.ingest import IngestResult, run_ingest
+from seqpipe.lm.stage import LmResult, run_lm
+from seqpipe.ner.stage import NerResult, run_ner, with_demo_data
 from seqpipe.pretrain import PretrainResult, run_pretrain
 from seqpipe.vocab import VocabResult, run_vocab
 
@@ -66,16 +70,62 @@ def pretrain_task(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtim
     return result
 
 
+@task(name="ner-demo-data")
+def ner_demo_task(cfg: NerConfig, runtime: RuntimeConfig, demo: DemoConfig) -> NerConfig:
+    cfg = on_demo_data(with_demo_data(cfg, runtime.state_dir, demo.ner_sentences), demo.train_minutes)
+    get_run_logger().info("NER demo data: %s", cfg.train_path)
+    return cfg
+
+
+@task(name="ner", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
+def ner_task(cfg: NerConfig, embeddings_uri: str | None, runtime: RuntimeConfig, parent_run_id: str | None) -> NerResult:
+    with tracking.stage_run(runtime, "ner", cfg, parent_run_id) as run_id:
+        result = run_ner(cfg, runtime, embeddings_uri, mlflow_run_id=run_id)
+        version = tracking.log_trained_model(result.uri, result.reused, "ner", None if result.reused else "seqpipe-ner",
+                                             ["Yesterday, Harry Potter met Hermione Granger in London."])
+    get_run_logger().info("NER tagger %s (%s, model version %s): test F1 %s", result.uri,
+                          "reused" if result.reused else "new", version, result.metrics.get("test_f1"))
+    return result
+
+
+@task(name="lm", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
+def lm_task(cfg: LmConfig, corpus_uri: str, vocab_uri: str, embeddings_uri: str | None, runtime: RuntimeConfig,
+            parent_run_id: str | None) -> LmResult:
+    with tracking.stage_run(runtime, "lm", cfg, parent_run_id) as run_id:
+        result = run_lm(cfg, corpus_uri, vocab_uri, runtime, embeddings_uri, mlflow_run_id=run_id)
+        version = tracking.log_trained_model(result.uri, result.reused, "lm", None if result.reused else "seqpipe-lm",
+                                             ["apple and pear salad", "apple and pair salad"])
+    get_run_logger().info("language model %s (%s, model version %s): dev perplexity %s", result.uri,
+                          "reused" if result.reused else "new", version, result.metrics.get("dev_perplexity"))
+    return result
+
+
+def on_demo_data(cfg, minutes: float):
+    """A downstream stage's config with the demo's training budget, unless it sets its own."""
+    if cfg.train.max_minutes is not None:
+        return cfg
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_minutes": minutes})})
+
+
 @flow(name="pipeline")
 def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
-    """Ingest the sources (or the demo corpus), build the vocabulary, pretrain embeddings."""
-    ingest_cfg = config.ingest
+    """Ingest the sources (or the demo corpus), build the vocabulary, pretrain embeddings, fine-tune."""
+    ingest_cfg, ner_cfg, lm_cfg, runtime = config.ingest, config.ner, config.lm, config.runtime
     if not ingest_cfg.sources:
-        demo_folder = demo_task(config.runtime, config.demo)
+        demo_folder = demo_task(runtime, config.demo)
         ingest_cfg = ingest_cfg.model_copy(update={"sources": [f"{demo_folder}/*.txt"]})
-    with tracking.pipeline_run(config.runtime, config) as run_id:
-        corpus = ingest_task(ingest_cfg, config.runtime, run_id)
-        vocab = vocab_task(config.vocab, corpus.uri, config.runtime, run_id)
-        embeddings = pretrain_task(config.embeddings, corpus.uri, vocab.uri, config.runtime, run_id)
+        lm_cfg = on_demo_data(lm_cfg, config.demo.train_minutes)
+    if "ner" in config.downstream and not ner_cfg.train_path:
+        ner_cfg = ner_demo_task(ner_cfg, runtime, config.demo)
+    summary = {}
+    with tracking.pipeline_run(runtime, config) as run_id:
+        corpus = ingest_task(ingest_cfg, runtime, run_id)
+        vocab = vocab_task(config.vocab, corpus.uri, runtime, run_id)
+        embeddings = pretrain_task(config.embeddings, corpus.uri, vocab.uri, runtime, run_id)
+        # one after the other: each stage's Ray Train workers take the machine's CPUs
+        if "ner" in config.downstream:
+            summary["ner"] = ner_task(ner_cfg, embeddings.uri, runtime, run_id).model_dump()
+        if "lm" in config.downstream:
+            summary["lm"] = lm_task(lm_cfg, corpus.uri, vocab.uri, embeddings.uri, runtime, run_id).model_dump()
     return {"mlflow_run_id": run_id, "corpus": corpus.model_dump(), "vocab": vocab.model_dump(),
-            "embeddings": embeddings.model_dump()}
+            "embeddings": embeddings.model_dump(), **summary}

@@ -199,6 +199,147 @@ def _lookup(query):
         raise InputError(str(err.args[0]) if err.args else str(err)) from None
 
 
+finetune_app = typer.Typer(no_args_is_help=True, help="Train a downstream model on the pretrained embeddings.")
+app.add_typer(finetune_app, name="finetune")
+ModelOption = typer.Option(None, "--model", "-m", help="A model folder, or models:/NAME@ALIAS, models:/NAME/VERSION, "
+                           "runs:/RUN_ID/KIND (default: the newest trained folder).")
+
+
+@finetune_app.command("ner")
+@friendly_errors
+def finetune_ner(
+    train: Optional[str] = typer.Option(None, help="CoNLL training file(s): file, folder or glob (default: demo data)."),
+    dev: Optional[str] = typer.Option(None, help="CoNLL validation file (default: a held-out part of train)."),
+    test: Optional[str] = typer.Option(None, help="CoNLL test file, scored once with the best model."),
+    embeddings: Optional[str] = typer.Option(None, help="Pretrained vectors: an embeddings folder or a "
+                                             "word2vec/GloVe .txt/.bin file (default: the newest pretrained)."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Train the BiLSTM/GRU(-CRF) tagger on Ray Train; logs and registers seqpipe-ner in MLflow."""
+    from seqpipe import tracking
+    from seqpipe.ner.stage import run_ner, with_demo_data
+
+    cfg = load(config, set_)
+    ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": train, "dev_path": dev, "test_path": test}.items() if v})
+    ner = with_demo_data(ner, cfg.runtime.state_dir, cfg.demo.ner_sentences)
+    vectors = embeddings or (_newest(cfg, "embeddings", required=False) if ner.embeddings.pretrained else None)
+    with tracking.stage_run(cfg.runtime, "ner", ner) as run_id:
+        result = run_ner(ner, cfg.runtime, vectors, mlflow_run_id=run_id)
+        tracking.log_trained_model(result.uri, result.reused, "ner", None if result.reused else "seqpipe-ner",
+                                   ["Yesterday, Harry Potter met Hermione Granger in London."])
+    m = result.metrics
+    console.print(f"{'reused' if result.reused else 'trained'} tagger: dev F1 {m.get('dev_f1', 0):.4f}"
+                  + (f", test F1 {m['test_f1']:.4f}" if "test_f1" in m else ""))
+    print(result.uri)
+
+
+@finetune_app.command("lm")
+@friendly_errors
+def finetune_lm(
+    corpus: Optional[str] = typer.Option(None, help="A corpus folder (default: the newest one)."),
+    vocab: Optional[str] = typer.Option(None, help="A vocabulary folder (default: the newest one)."),
+    embeddings: Optional[str] = typer.Option(None, help="Pretrained vectors (default: the newest pretrained)."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Train the word- or character-level language model; logs and registers seqpipe-lm in MLflow."""
+    from seqpipe import tracking
+    from seqpipe.lm.stage import run_lm
+
+    cfg = load(config, set_)
+    corpus, vocab = corpus or _newest(cfg, "corpus"), vocab or _newest(cfg, "vocab")
+    vectors = embeddings or (_newest(cfg, "embeddings", required=False) if cfg.lm.embeddings.pretrained else None)
+    with tracking.stage_run(cfg.runtime, "lm", cfg.lm) as run_id:
+        result = run_lm(cfg.lm, corpus, vocab, cfg.runtime, vectors, mlflow_run_id=run_id)
+        tracking.log_trained_model(result.uri, result.reused, "lm", None if result.reused else "seqpipe-lm",
+                                   ["apple and pear salad", "apple and pair salad"])
+    m = result.metrics
+    console.print(f"{'reused' if result.reused else 'trained'} language model: dev perplexity "
+                  f"{m['dev_perplexity']:.1f} (unigram baseline {m['unigram_perplexity']:.1f})")
+    print(result.uri)
+
+
+@app.command()
+@friendly_errors
+def tag(text: List[str] = typer.Argument(..., help="Text to tag (several arguments: one text each)."),
+        model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
+        set_: Optional[List[str]] = SetOption):
+    """Print the named entities of TEXT."""
+    tagger = _model(model, "ner", config, set_)
+    for one in text:
+        entities = tagger.entities(one)
+        for e in entities:
+            print(f"{e['type']}\t{e['text']}\t{e['start']}-{e['end']}")
+        if not entities:
+            console.print("no entities found")
+
+
+@app.command()
+@friendly_errors
+def sample(n: int = typer.Option(5, "--n", "-n", help="How many sequences."),
+           temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="0 = greedy; 1 = the "
+                                                       "model's distribution; >1 = more varied (default: lm.temperature)."),
+           max_len: Optional[int] = typer.Option(None, help="Longest sequence (default: lm.max_sample_len)."),
+           seed: Optional[int] = typer.Option(None, help="Seed for reproducible samples."),
+           model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
+           set_: Optional[List[str]] = SetOption):
+    """Sample novel sequences from the language model, token by token until <eos>."""
+    cfg = load(config, set_)
+    lm = _model(model, "lm", config, set_)
+    temperature = cfg.lm.temperature if temperature is None else temperature
+    for line in lm.sample(n, temperature, max_len or cfg.lm.max_sample_len, seed):
+        print(line)
+
+
+@app.command()
+@friendly_errors
+def score(text: List[str] = typer.Argument(..., help="Sentences to score (one per argument)."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print every token's log-probability."),
+          model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
+          set_: Optional[List[str]] = SetOption):
+    """Print log P(sentence) under the language model (natural log, <eos> included)."""
+    lm = _model(model, "lm", config, set_)
+    for one in text:
+        result = lm.score(one)
+        print(f"{result['log_prob']:.3f}\t{one}")
+        if result["unknown"]:
+            console.print(f"  unknown to the model (scored as <unk>): {', '.join(result['unknown'])}")
+        if verbose:
+            for token, lp in zip(result["tokens"], result["log_probs"]):
+                print(f"  {lp:8.3f}  {token}")
+
+
+def _model(uri: Optional[str], kind: str, config, sets):
+    """A trained NER tagger / language model from a folder, the registry, or the newest folder."""
+    cfg = load(config, sets)
+    if uri and uri.split(":/")[0] in ("models", "runs"):
+        from seqpipe import tracking
+
+        with console.status(f"loading {uri}"):
+            return tracking.load_text_model(cfg.runtime, uri)
+    if kind == "ner":
+        from seqpipe.ner.tagging import NerTagger
+
+        return NerTagger(uri or _newest(cfg, "ner"))
+    from seqpipe.lm.generate import LanguageModelFolder
+
+    return LanguageModelFolder(uri or _newest(cfg, "lm"))
+
+
+def _newest(cfg, kind: str, required: bool = True) -> Optional[str]:
+    """The most recently written <kind>-<hash> folder under the configured output folder."""
+    from seqpipe.artifacts import is_complete
+    from seqpipe.errors import InputError
+
+    section = getattr(cfg, kind, None) if kind != "corpus" else cfg.ingest
+    root = Path(getattr(section, "out", None) or Path(cfg.runtime.state_dir) / kind)
+    found = sorted((p for p in root.glob(f"{kind}-*") if is_complete(p)), key=lambda p: p.stat().st_mtime)
+    if not found and required:
+        raise InputError(f"no {kind} folder under {root}; run `seqpipe pipeline` (or the {kind} stage) first")
+    return str(found[-1]) if found else None
+
+
 @app.command("demo-corpus")
 @friendly_errors
 def demo_corpus(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):

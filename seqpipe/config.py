@@ -37,7 +37,7 @@ class RuntimeConfig(Strict):
 class DemoConfig(Strict):
     max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus built from installed packages' docstrings.")
     ner_sentences: int = Field(6000, ge=30, description="Sentences of the generated NER demo set (80/10/10 split).")
-    train_minutes: float = Field(1.5, gt=0, description="Training budget of each downstream stage on demo data "
+    train_minutes: float = Field(1.0, gt=0, description="Training budget of each downstream stage on demo data "
                                  "(a stage's own train.max_minutes wins when set).")
 
 

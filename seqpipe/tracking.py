@@ -168,6 +168,77 @@ def _word_vector_model():
     return WordVectors()
 
 
+def log_trained_model(folder: str, reused: bool, kind: str, register_as: str | None, examples: list[str]) -> str | None:
+    """A downstream model's final metrics and files; registers it as a pyfunc (text in).
+
+    `kind` is "ner" (text -> entities as JSON) or "lm" (text -> log P(text)). The model
+    folder travels as an artifact and the seqpipe package as code, so `mlflow.pyfunc.
+    load_model` works wherever torch is installed. Returns the registered version.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    manifest = read_json(Path(folder) / "manifest.json")
+    mlflow.log_metrics({k: float(v) for k, v in manifest["metrics"].items()})
+    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
+                     "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
+    for name in ("manifest.json", "metrics.json", "model.json", "tags.txt", "text.json"):
+        if (Path(folder) / name).exists():
+            mlflow.log_artifact(str(Path(folder) / name))
+    if not register_as:
+        return None
+    model = _text_model(kind)
+    model.load_context(_Context({"model": folder}))
+    signature = infer_signature(examples, model.predict(None, examples))
+    import seqpipe
+
+    info = mlflow.pyfunc.log_model(
+        name=kind, python_model=model, artifacts={"model": folder}, input_example=examples,
+        signature=signature, code_paths=[str(Path(seqpipe.__file__).parent)],
+        pip_requirements=["torch", "numpy", "pyarrow", "pandas", "seqeval", "pydantic"],
+        registered_model_name=register_as)
+    return str(info.registered_model_version)
+
+
+class _Context:
+    def __init__(self, artifacts: dict):
+        self.artifacts = artifacts
+
+
+def _text_model(kind: str):
+    """A pyfunc over a model folder: NER gives entities (JSON), the LM log P(text) in nats."""
+    import mlflow.pyfunc
+
+    class TextModel(mlflow.pyfunc.PythonModel):
+        def load_context(self, context):
+            if kind == "ner":
+                from seqpipe.ner.tagging import NerTagger
+
+                self.model = NerTagger(context.artifacts["model"])
+            else:
+                from seqpipe.lm.generate import LanguageModelFolder
+
+                self.model = LanguageModelFolder(context.artifacts["model"])
+
+        def predict(self, context, model_input, params=None):
+            import json
+
+            texts = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
+            if kind == "ner":
+                return [json.dumps(self.model.entities(t)) for t in texts]
+            return [self.model.score(t)["log_prob"] for t in texts]
+
+    return TextModel()
+
+
+def load_text_model(runtime: RuntimeConfig, uri: str):
+    """The NerTagger or LanguageModelFolder behind models:/NAME@ALIAS, models:/NAME/VERSION or runs:/..."""
+    import mlflow
+
+    configure(runtime)
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
+
+
 def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int) -> None:
     """Log numeric metrics to a given run (from any process, e.g. a Ray Train worker)."""
     import time

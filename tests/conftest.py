@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 
 from seqpipe import environment
-from seqpipe.config import IngestConfig, RuntimeConfig
+from seqpipe.config import IngestConfig, RuntimeConfig, VocabConfig
 
 environment.prepare(Path(os.environ.get("SEQPIPE_TEST_STATE", "/tmp/seqpipe-test-state")))
 
@@ -46,3 +49,28 @@ def write_lines(path: Path, lines: list[str | bytes]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"".join((l if isinstance(l, bytes) else l.encode()) + b"\n" for l in lines))
     return path
+
+
+@pytest.fixture(scope="module")
+def corpus_and_vocab(tmp_path_factory):
+    """A small ingested corpus and its vocabulary (min_count 2): (corpus uri, vocab uri, folder)."""
+    return _corpus_and_vocab(tmp_path_factory)
+
+
+def _corpus_and_vocab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pretrain")
+    runtime = RuntimeConfig(executor="local", state_dir=str(tmp / "state"))
+    from seqpipe.ingest import run_ingest
+    from seqpipe.vocab import run_vocab
+
+    rng = np.random.default_rng(0)
+    lines = [" ".join(rng.choice(PROSE[i % 4].split(), size=12)) for i in range(3000)]
+    corpus = run_ingest(IngestConfig(sources=[str(write_lines(tmp / "a.txt", lines))]), runtime)
+    vocab = run_vocab(VocabConfig(min_count=2), corpus.uri, runtime)
+    return corpus.uri, vocab.uri, tmp
+
+
+def ray_processes() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "gcs_server|raylet|ray::|ray/dashboard|log_monitor|monitor.py"],
+                         capture_output=True, text=True)
+    return {int(pid) for pid in out.stdout.split()}

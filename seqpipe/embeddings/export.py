@@ -38,13 +38,13 @@ def load_word2vec(path: str | Path, binary: bool = False) -> tuple[list[str], np
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    if binary:
-        return _read_binary_entries(path, data, *_parse_header(path, data))
     first = data[: data.find(b"\n")].split()
-    if len(first) > 2:  # GloVe: no header line
+    if not binary and len(first) > 2:  # GloVe: no header line
         count = sum(1 for line in data.split(b"\n") if line.strip())
         return _read_text_entries(path, data, 0, count, len(first) - 1, first_line=1)
-    return _read_text_entries(path, data, *_parse_header(path, data))
+    count, dim, start = _parse_header(path, data)
+    read = _read_binary_entries if binary else _read_text_entries
+    return read(path, data, start, count, dim)
 
 
 # ---------------------------------------------------------------- writing

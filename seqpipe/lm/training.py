@@ -63,7 +63,8 @@ def build_task(task_config: dict, device) -> Task:
     dev_ids = np.load(folder / "dev_ids.npy")
     train = windows(np.load(folder / "train_offsets.npy"), max_len)
     dev = sorted(windows(np.load(folder / "dev_offsets.npy"), max_len), key=lambda s: s[1] - s[0])
-    return Task(model=build_model(folder), train=train, dev=dev,
+    model = build_model(folder)
+    return Task(model=model, train=train, dev=dev, unused_parameters=model.adaptive is not None,
                 collate=lambda spans, training: collate(train_ids, spans, training),
                 evaluate=lambda model, spans: negative_log_likelihood(model, dev_ids, spans),
                 summarize=perplexity, metric="perplexity", mode="min", length=lambda s: s[1] - s[0])

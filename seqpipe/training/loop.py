@@ -46,6 +46,7 @@ class Task:
     metric: str  # the validation metric early stopping and the best checkpoint follow
     mode: Literal["max", "min"]
     length: Callable[[Any], int] = len  # for batching examples of similar length together
+    unused_parameters: bool = False  # DDP must look for parameters a step leaves unused (adaptive softmax)
 
 
 @dataclass
@@ -76,7 +77,8 @@ def worker_loop(config: dict) -> None:
     task = getattr(importlib.import_module(module_name), function)(config["task_config"], device)
     model = task.model.to(device)
     if world > 1:
-        model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": True})
+        model = ray.train.torch.prepare_model(
+            model, parallel_strategy_kwargs={"find_unused_parameters": task.unused_parameters})
     optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     progress = _restore(ray.train.get_checkpoint(), unwrap(model), optimizer)
     started = time.perf_counter()

@@ -11,26 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqpipe.config import EmbeddingsConfig, RuntimeConfig, VocabConfig
-from seqpipe.ingest import run_ingest
+from seqpipe.config import EmbeddingsConfig, RuntimeConfig
 from seqpipe.pretrain import Embeddings, run_pretrain
-from seqpipe.vocab import run_vocab
-from tests.conftest import PROSE, write_lines
+from tests.conftest import ray_processes
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def corpus_and_vocab(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pretrain")
-    runtime = RuntimeConfig(executor="local", state_dir=str(tmp / "state"))
-    from seqpipe.config import IngestConfig
-
-    rng = np.random.default_rng(0)
-    lines = [" ".join(rng.choice(PROSE[i % 4].split(), size=12)) for i in range(3000)]
-    corpus = run_ingest(IngestConfig(sources=[str(write_lines(tmp / "a.txt", lines))]), runtime)
-    vocab = run_vocab(VocabConfig(min_count=2), corpus.uri, runtime)
-    return corpus.uri, vocab.uri, tmp
 
 
 @pytest.mark.parametrize("settings", [
@@ -61,12 +46,6 @@ from seqpipe.pretrain import run_pretrain
 cfg = EmbeddingsConfig(dim=16, epochs=8, chunk_tokens=5000, out=sys.argv[3])
 run_pretrain(cfg, sys.argv[1], sys.argv[2], RuntimeConfig(state_dir=sys.argv[4], num_cpus=2))
 """
-
-
-def ray_processes() -> set[int]:
-    out = subprocess.run(["pgrep", "-f", "gcs_server|raylet|ray::|ray/dashboard|log_monitor|monitor.py"],
-                         capture_output=True, text=True)
-    return {int(pid) for pid in out.stdout.split()}
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(corpus_and_vocab, tmp_path):

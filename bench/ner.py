@@ -1,0 +1,77 @@
+"""Benchmark: the NER tagger (BiLSTM-CRF on Ray Train) on a CoNLL-format dataset, 1 and 2 workers.
+
+    .venv/bin/python bench/ner.py --train eng.train --dev eng.testa --test eng.testb \\
+        --embeddings glove.6B.100d.txt --max-minutes 30 --json ner.json
+
+Without --train, the generated demo set is used. The tagger is trained once per worker
+count with the config's settings (conf/pipeline.yaml `ner` section, overridable with
+--set ner.crf=false etc.); tokens/s counts training tokens over the workers' epoch time
+(no Ray start-up, evaluation or checkpoints). Entity F1 is seqeval's (CoNLL rules) on
+the test set with the best epoch's weights (best dev F1). No peer runs in the same
+process: published anchors are listed in the README.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PeakMemory, machine, print_table, write_json  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", help="CoNLL training file (default: the generated demo set)")
+    parser.add_argument("--dev", help="CoNLL validation file (default: 10%% of train)")
+    parser.add_argument("--test", help="CoNLL test file")
+    parser.add_argument("--embeddings", help="pretrained vectors: seqpipe embeddings folder or word2vec/GloVe file")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray Train worker counts to measure")
+    parser.add_argument("--max-minutes", type=float, default=3.0, help="training budget per run (README figures: 3)")
+    parser.add_argument("--config", default="conf/pipeline.yaml")
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="config override, e.g. ner.crf=false")
+    parser.add_argument("--state-dir", default=".seqpipe")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args()
+
+    from seqpipe import environment
+    environment.prepare(args.state_dir)
+    from seqpipe.config import load_config
+    from seqpipe.ner.stage import run_ner, with_demo_data
+
+    cfg = load_config(args.config if Path(args.config).exists() else None, args.sets)
+    ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": args.train, "dev_path": args.dev,
+                                                       "test_path": args.test}.items() if v})
+    ner = with_demo_data(ner, args.state_dir, cfg.demo.ner_sentences)
+    if args.embeddings:
+        ner = ner.model_copy(update={"embeddings": ner.embeddings.model_copy(update={"path": args.embeddings})})
+    print(f"machine: {machine()}")
+    print(f"data: {ner.train_path} (dev {ner.dev_path}, test {ner.test_path}); embeddings: {args.embeddings}")
+    runs = []
+    for workers in args.workers:
+        train = ner.train.model_copy(update={"num_workers": workers, "max_minutes": args.max_minutes})
+        run_cfg = ner.model_copy(update={"train": train, "out": tempfile.mkdtemp(prefix="seqpipe-bench-ner-")})
+        runtime = cfg.runtime.model_copy(update={"state_dir": tempfile.mkdtemp(prefix="seqpipe-bench-state-")})
+        started = time.perf_counter()
+        with PeakMemory() as memory:
+            m = run_ner(run_cfg, runtime).metrics
+        runs.append({"workers": workers, "test_f1": m.get("test_f1"), "dev_f1": m["dev_f1"],
+                     "tokens_per_s": round(m["tokens_per_s"]), "epochs": m["epochs"], "best_epoch": m["best_epoch"],
+                     "wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": memory.peak_mb,
+                     "per_type_test_f1": {k[8:]: round(v, 4) for k, v in m.items() if k.startswith("test_f1_")}})
+    print_table([(r["workers"], _f(r["test_f1"]), _f(r["dev_f1"]), f"{r['tokens_per_s']:,}", r["epochs"],
+                  r["best_epoch"], r["wall_s"], r["peak_rss_mb"]) for r in runs],
+                ("workers", "test F1", "dev F1", "tokens/s", "epochs", "best", "wall s", "peak MB"))
+    best = max(runs, key=lambda r: r["dev_f1"])
+    write_json(args.json, {**{k: best[k] for k in ("test_f1", "dev_f1", "tokens_per_s", "workers")},
+                           "runs": runs, "machine": machine(), "max_minutes": args.max_minutes})
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    main()

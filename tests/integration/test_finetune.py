@@ -1,0 +1,102 @@
+"""Downstream training on real Ray Train: NER and the language model, divergence, kill and resume."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from seqpipe.config import EncoderConfig, LmConfig, RuntimeConfig, TrainConfig
+from seqpipe.ner.demo import build_ner_demo
+from tests.conftest import ray_processes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ner_files(tmp_path_factory):
+    folder = build_ner_demo(tmp_path_factory.mktemp("ner"), sentences=300, seed=3)
+    return {"train_path": str(folder / "train.txt"), "dev_path": str(folder / "dev.txt"),
+            "test_path": str(folder / "test.txt")}
+
+
+RUN_NER = """
+import json, sys
+from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
+from seqpipe.ner.stage import run_ner
+cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
+                train=TrainConfig(epochs=6, patience=None, batch_size=8))
+print(run_ner(cfg, RuntimeConfig(state_dir=sys.argv[3], num_cpus=2)).uri)
+"""
+
+
+def test_a_killed_ner_run_resumes_from_its_last_checkpoint_and_tags_text(ner_files, tmp_path):
+    args = [sys.executable, "-c", RUN_NER, json.dumps(ner_files), str(tmp_path / "ner"), str(tmp_path / "state")]
+    ray_before = ray_processes()
+    first = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = tmp_path / "state" / "ray_results"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob("ner-*/checkpoint_manager_snapshot.json")):
+        time.sleep(0.2)
+    assert first.poll() is None, "the run ended before its first checkpoint was registered"
+    os.killpg(first.pid, signal.SIGKILL)
+    snapshot = next(results.glob("ner-*/checkpoint_manager_snapshot.json"))
+    registered = sorted(set(re.findall(r"checkpoint_[0-9_.-]+[0-9]", snapshot.read_text())))
+    killed_at = json.loads((snapshot.parent / registered[-1] / "progress.json").read_text())
+    first.wait()
+    for pid in ray_processes() - ray_before:
+        os.kill(pid, signal.SIGKILL)
+    assert not list((tmp_path / "ner").glob("ner-*")), "the killed run published no model"
+
+    second = subprocess.run(args, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stderr[-3000:]
+    folder = Path(second.stdout.strip().splitlines()[-1])
+    metrics = json.loads((folder / "metrics.json").read_text())
+    done = killed_at["history"]
+    assert metrics["epochs"] == 6 and len(metrics["history"]) == 6, "no epoch counted twice"
+    assert 1 <= len(done) < 6 and metrics["history"][:len(done)] == done, "finished epochs were not retrained"
+    assert metrics["test_f1"] > 0.3 and 0 <= metrics["dev_f1"] <= 1
+    assert {"f1_PER", "f1_LOC", "f1_ORG"} <= {k[5:] for k in metrics if k.startswith("test_")}
+
+    from seqpipe.cli import app
+
+    out = CliRunner().invoke(app, ["tag", "--model", str(folder), "Yesterday, Harry Potter met Hermione Granger in London."])
+    assert out.exit_code == 0, out.output
+    assert all(line.split("\t")[0] in {"PER", "LOC", "ORG", "MISC"} for line in out.stdout.splitlines() if "\t" in line)
+
+
+def test_lm_trains_on_two_workers_and_samples(corpus_and_vocab, ray_session, tmp_path):
+    from seqpipe.lm.generate import LanguageModelFolder
+    from seqpipe.lm.stage import run_lm
+
+    corpus, vocab, _ = corpus_and_vocab
+    cfg = LmConfig(out=str(tmp_path / "lm"), dev_sentences=100, max_len=16,
+                   encoder=EncoderConfig(hidden=32, layers=1, bidirectional=False),
+                   train=TrainConfig(epochs=2, batch_size=32, lr=5e-3, num_workers=2))
+    result = run_lm(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    m = result.metrics
+    assert m["dev_perplexity"] < m["unigram_perplexity"], m
+    assert m["epochs"] == 2 and len(json.loads((Path(result.uri) / "metrics.json").read_text())["samples"]) == 5
+    lm = LanguageModelFolder(result.uri)
+    assert all(isinstance(s, str) for s in lm.sample(3, temperature=0.7, seed=1))
+    assert np.isfinite(lm.score("the quick brown fox")["log_prob"])
+    assert run_lm(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state"))).reused
+
+
+def test_a_diverging_run_stops_with_a_clear_error(corpus_and_vocab, ray_session, tmp_path):
+    from seqpipe.lm.stage import run_lm
+    from seqpipe.training.loop import TrainingDiverged
+
+    corpus, vocab, _ = corpus_and_vocab
+    cfg = LmConfig(out=str(tmp_path / "lm"), dev_sentences=100, adaptive_cutoffs=[],
+                   encoder=EncoderConfig(hidden=16, layers=1, bidirectional=False, dropout=0.0),
+                   train=TrainConfig(epochs=3, optimizer="sgd", lr=1e6, clip_norm=None, num_workers=1))
+    with pytest.raises(TrainingDiverged, match=r"(loss|gradient norm) is (nan|inf)"):
+        run_lm(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    assert not list((tmp_path / "lm").glob("lm-*")), "nothing was published"
