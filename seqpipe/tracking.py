@@ -179,7 +179,9 @@ def log_trained_model(folder: str, reused: bool, kind: str, register_as: str | N
     from mlflow.models import infer_signature
 
     manifest = read_json(Path(folder) / "manifest.json")
-    mlflow.log_metrics({k: float(v) for k, v in manifest["metrics"].items()})
+    per_epoch = {k for h in read_json(Path(folder) / "metrics.json").get("history", []) for k in h}
+    # a metric the workers logged per epoch keeps its curve; its final value is the best epoch's
+    mlflow.log_metrics({(f"best_{k}" if k in per_epoch else k): float(v) for k, v in manifest["metrics"].items()})
     mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
                      "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
     for name in ("manifest.json", "metrics.json", "model.json", "tags.txt", "text.json"):

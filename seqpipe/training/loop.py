@@ -93,7 +93,8 @@ def worker_loop(config: dict) -> None:
 
             tracking.log_metrics_to(runtime, config["mlflow_run_id"], metrics, progress.epoch)
         if rank == 0:
-            print(f"epoch {progress.epoch}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), flush=True)
+            print(f"epoch {progress.epoch}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                      for k, v in metrics.items()), flush=True)
         _report(model, optimizer, progress, metrics, task, rank)
 
 

@@ -31,7 +31,7 @@ import json, sys
 from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
 from seqpipe.ner.stage import run_ner
 cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
-                train=TrainConfig(epochs=6, patience=None, batch_size=8))
+                train=TrainConfig(epochs=6, patience=None, batch_size=8, lr=0.01))
 print(run_ner(cfg, RuntimeConfig(state_dir=sys.argv[3], num_cpus=2)).uri)
 """
 
@@ -89,14 +89,11 @@ def test_lm_trains_on_two_workers_and_samples(corpus_and_vocab, ray_session, tmp
     assert run_lm(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state"))).reused
 
 
-def test_a_diverging_run_stops_with_a_clear_error(corpus_and_vocab, ray_session, tmp_path):
-    from seqpipe.lm.stage import run_lm
-    from seqpipe.training.loop import TrainingDiverged
+def test_a_diverging_run_stops_with_a_clear_error(ray_session, tmp_path):
+    """The loss turns NaN at step 5 of epoch 0 on both workers: fit stops there, no retries."""
+    from seqpipe.training.loop import TrainingDiverged, fit
 
-    corpus, vocab, _ = corpus_and_vocab
-    cfg = LmConfig(out=str(tmp_path / "lm"), dev_sentences=100, adaptive_cutoffs=[],
-                   encoder=EncoderConfig(hidden=16, layers=1, bidirectional=False, dropout=0.0),
-                   train=TrainConfig(epochs=3, optimizer="sgd", lr=1e6, clip_norm=None, num_workers=1))
-    with pytest.raises(TrainingDiverged, match=r"(loss|gradient norm) is (nan|inf)"):
-        run_lm(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
-    assert not list((tmp_path / "lm").glob("lm-*")), "nothing was published"
+    cfg = TrainConfig(epochs=3, batch_size=4, num_workers=2)
+    with pytest.raises(TrainingDiverged, match=r"diverged: loss is nan at epoch 0 step 4"):
+        fit("tests.integration.diverging_task:build_task", {}, cfg, RuntimeConfig(state_dir=str(tmp_path)),
+            "diverging", mode="min")

@@ -1,4 +1,5 @@
 """The pipeline flow end to end: real Prefect (ephemeral), real Ray, MLflow on SQLite."""
+import json
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,19 @@ def mlflow_runs(state_dir: Path):
 def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harness, ray_session):
     from flows.pipeline import pipeline
 
+    from seqpipe.ner.demo import build_ner_demo
+
     sources = [write_lines(tmp_path / f"in/{i}.txt", PROSE * 50) for i in range(3)]
+    ner_data = build_ner_demo(tmp_path / "ner-data", sentences=200)
+    small = {"hidden": 16, "layers": 1}
     cfg = PipelineConfig.model_validate({
         "runtime": {"state_dir": str(tmp_path / "state"), "executor": "ray"},
         "ingest": {"sources": [str(tmp_path / "in")], "shard_mb": 0.005},
         "vocab": {"min_count": 2},
         "embeddings": {"dim": 16, "epochs": 1, "num_workers": 2},
+        "ner": {"train_path": str(ner_data / "train.txt"), "test_path": str(ner_data / "test.txt"),
+                "encoder": small, "train": {"epochs": 1}},
+        "lm": {"dev_sentences": 20, "max_len": 16, "encoder": {**small, "bidirectional": False}, "train": {"epochs": 1}},
     })
     summary = pipeline(config=cfg)
     assert summary["corpus"]["counts"]["documents"] == 3 * 4 * 50
@@ -42,7 +50,7 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     client, runs = mlflow_runs(tmp_path / "state")
     parent = next(r for r in runs if r.info.run_id == summary["mlflow_run_id"])
     children = {r.data.tags["seqpipe.stage"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert set(children) == {"ingest", "vocab", "pretrain"}
+    assert set(children) == {"ingest", "vocab", "pretrain", "ner", "lm"}
     assert parent.data.tags["seqpipe.config_hash"] and parent.data.tags["seqpipe.git_commit"]
     ingest, vocab = children["ingest"], children["vocab"]
     assert ingest.data.metrics["documents"] == 600 and ingest.data.metrics["rejected"] == 0
@@ -67,8 +75,21 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     vectors = model.predict(["the", "no-such-word"])
     assert vectors.shape == (2, 16) and abs(vectors[0]).sum() > 0 and abs(vectors[1]).sum() == 0
 
+    for stage, metric in (("ner", "dev_f1"), ("lm", "dev_perplexity")):
+        run = children[stage]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1], "rank 0 logs, once"
+        assert "grad_norm" in run.data.metrics and run.data.tags["seqpipe.output"] == summary[stage]["uri"]
+        version = client.search_model_versions(f"name='seqpipe-{stage}'")[0]
+        assert version.run_id == run.info.run_id
+    entities = mlflow.pyfunc.load_model("models:/seqpipe-ner/1").predict(["Harry Potter visited London."])
+    assert isinstance(entities[0], str) and isinstance(json.loads(entities[0]), list)
+    log_probs = mlflow.pyfunc.load_model("models:/seqpipe-lm/1").predict(["the quick brown fox", "fox the brown"])
+    assert len(log_probs) == 2 and all(lp < 0 for lp in log_probs)
+    assert summary["ner"]["metrics"]["embedding_coverage"] > 0, "the tagger started from the pretrained vectors"
+
     again = pipeline(config=cfg)
     assert again["corpus"]["reused"] and again["vocab"]["reused"] and again["embeddings"]["reused"]
+    assert again["ner"]["reused"] and again["lm"]["reused"]
     assert again["vocab"]["uri"] == summary["vocab"]["uri"]
 
 
@@ -80,7 +101,8 @@ def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, pr
     monkeypatch.chdir(tmp_path)
     cfg = PipelineConfig.model_validate({
         "runtime": {"state_dir": ".seqpipe", "executor": "local"},
-        "demo": {"max_mb": 0.3}, "vocab": {"min_count": 1}, "embeddings": {"dim": 8, "epochs": 1}})
+        "demo": {"max_mb": 0.3, "ner_sentences": 100}, "vocab": {"min_count": 1}, "embeddings": {"dim": 8, "epochs": 1},
+        "downstream": ["ner"], "ner": {"encoder": {"hidden": 8}, "train": {"epochs": 1, "num_workers": 1}}})
     summary = pipeline(config=cfg)
     assert summary["corpus"]["counts"]["tokens"] > 20_000
     demo = next((tmp_path / ".seqpipe" / "demo").glob("docstrings-*"))
@@ -88,3 +110,5 @@ def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, pr
     client, runs = mlflow_runs(tmp_path / ".seqpipe")
     pretrain = next(r for r in runs if r.data.tags.get("seqpipe.stage") == "pretrain")
     assert [m.step for m in client.get_metric_history(pretrain.info.run_id, "loss")] == [1]
+    assert Path(summary["ner"]["uri"], "model.pt").exists()
+    assert next((tmp_path / ".seqpipe" / "demo").glob("ner-demo-*/train.txt")).exists()
