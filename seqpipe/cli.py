@@ -177,17 +177,9 @@ def analogy(a: str, b: str, c: str, k: int = typer.Option(5, "-k", help="How man
 
 
 def _embeddings(folder: Optional[str], config, sets):
-    from seqpipe.errors import InputError
     from seqpipe.pretrain import Embeddings
 
-    if folder is None:
-        cfg = load(config, sets)
-        candidates = sorted(Path(cfg.embeddings.out or Path(cfg.runtime.state_dir) / "embeddings").glob("embeddings-*"),
-                            key=lambda p: p.stat().st_mtime)
-        if not candidates:
-            raise InputError("no trained embeddings found; run `seqpipe pipeline` or `seqpipe pretrain` first")
-        folder = str(candidates[-1])
-    return Embeddings.load(folder)
+    return Embeddings.load(folder or _newest(load(config, sets), "embeddings"))
 
 
 def _lookup(query):

@@ -74,3 +74,28 @@ def ray_processes() -> set[int]:
     out = subprocess.run(["pgrep", "-f", "gcs_server|raylet|ray::|ray/dashboard|log_monitor|monitor.py"],
                          capture_output=True, text=True)
     return {int(pid) for pid in out.stdout.split()}
+
+
+def kill_after_first_checkpoint(args: list[str], results: Path, run_prefix: str) -> dict:
+    """Start a training command, SIGKILL it (and its local Ray) once Ray Train has registered
+    a checkpoint; returns that checkpoint's progress.json."""
+    import json
+    import re
+    import signal
+    import sys
+    import time
+
+    ray_before = ray_processes()
+    first = subprocess.Popen([sys.executable, *args], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob(f"{run_prefix}-*/checkpoint_manager_snapshot.json")):
+        time.sleep(0.2)
+    assert first.poll() is None, "the run ended before its first checkpoint was registered"
+    os.killpg(first.pid, signal.SIGKILL)
+    snapshot = next(results.glob(f"{run_prefix}-*/checkpoint_manager_snapshot.json"))
+    registered = sorted(set(re.findall(r"checkpoint_[0-9_.-]+[0-9]", snapshot.read_text())))
+    first.wait()
+    for pid in ray_processes() - ray_before:  # the killed driver's local Ray, not this session's
+        os.kill(pid, signal.SIGKILL)
+    return json.loads((snapshot.parent / registered[-1] / "progress.json").read_text())

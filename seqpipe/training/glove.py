@@ -56,7 +56,7 @@ def worker_loop(config: dict) -> None:
     from seqpipe.config import EmbeddingsConfig, RuntimeConfig
     from seqpipe.embeddings.glove import glove_step, glove_vectors, init_glove
     from seqpipe.embeddings.quality import EpochEvaluation
-    from seqpipe.training.word2vec import log_epoch, out_of_time
+    from seqpipe.training.loop import log_epoch, out_of_time
 
     cfg, runtime = EmbeddingsConfig.model_validate(config["cfg"]), RuntimeConfig.model_validate(config["runtime"])
     context = ray.train.get_context()
@@ -99,6 +99,7 @@ def fit(config: dict, cfg, runtime, run_name: str) -> tuple[np.ndarray, list[dic
     from ray.train.torch import TorchTrainer
 
     from seqpipe.parallel import ensure_ray
+    from seqpipe.training.scaling import worker_scaling
     from seqpipe.vocab import Vocabulary
 
     ensure_ray(runtime)
@@ -108,12 +109,9 @@ def fit(config: dict, cfg, runtime, run_name: str) -> tuple[np.ndarray, list[dic
     work.mkdir(parents=True, exist_ok=True)
     config = {**config, "words": len(tokens), "tokens": tokens}
     cooc = work / "cooc.npz" if (work / "cooc.npz").exists() else build_cooccurrence(config, cfg, runtime, work)
-    cores = int(ray.cluster_resources().get("CPU", 1))
-    per_worker = max(1, cores // cfg.num_workers)
+    scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker)
     trainer = TorchTrainer(
-        worker_loop, train_loop_config={**config, "cooc": str(cooc), "threads": cfg.threads_per_worker or per_worker},
-        scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                               resources_per_worker={"CPU": min(per_worker, cores / cfg.num_workers)}),
+        worker_loop, train_loop_config={**config, "cooc": str(cooc), "threads": threads}, scaling_config=scaling,
         run_config=ray.train.RunConfig(name=run_name, storage_path=str(work.parent),
                                        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
                                        failure_config=ray.train.FailureConfig(max_failures=2)))

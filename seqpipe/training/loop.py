@@ -86,16 +86,21 @@ def worker_loop(config: dict) -> None:
         stats = train_epoch(model, optimizer, task, cfg, progress.epoch, rank, world, device, started)
         metrics = {**stats, **validate(unwrap(model), task, rank, world)} if not stats.get("diverged") else stats
         progress = _advance(progress, metrics, task, cfg)
-        if out_of_time(started, cfg.max_minutes) and not progress.stopped:
+        if out_of_time(started, cfg.max_minutes, world, device) and not progress.stopped:
             progress.stopped = "time budget spent"
-        if rank == 0 and config.get("mlflow_run_id"):
-            from seqpipe import tracking
-
-            tracking.log_metrics_to(runtime, config["mlflow_run_id"], metrics, progress.epoch)
         if rank == 0:
-            print(f"epoch {progress.epoch}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                                      for k, v in metrics.items()), flush=True)
+            log_epoch(runtime, config.get("mlflow_run_id"), metrics, progress.epoch)
         _report(model, optimizer, progress, metrics, task, rank)
+
+
+def log_epoch(runtime, run_id: str | None, metrics: dict, epoch: int) -> None:
+    """An epoch's metrics to the stage's MLflow run and to the log (rank 0 only)."""
+    if run_id:
+        from seqpipe import tracking
+
+        tracking.log_metrics_to(runtime, run_id, metrics, epoch)
+    print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in metrics.items()), flush=True)
 
 
 def train_epoch(model, optimizer, task: Task, cfg, epoch: int, rank: int, world: int, device,
@@ -104,7 +109,7 @@ def train_epoch(model, optimizer, task: Task, cfg, epoch: int, rank: int, world:
     model.train()
     rng = random.Random(cfg.seed * 1000 + epoch)
     batches = make_batches(task.train, cfg.batch_size, rng, task.length, rank, world)
-    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, predictions, examples
+    loss_sum = predictions = 0.0  # over all workers
     norms, clipped, epoch_started = [], 0, time.perf_counter()
     for examples in batches:
         batch = {k: v.to(device) for k, v in task.collate(examples, True).items()}
@@ -113,7 +118,7 @@ def train_epoch(model, optimizer, task: Task, cfg, epoch: int, rank: int, world:
         shared = _all_reduce(torch.tensor([loss.item() * count, count, time.perf_counter() - started],
                                           dtype=torch.float64, device=device), world).cpu()
         if not math.isfinite(shared[0].item()):
-            return {"diverged": 1.0, "reason": f"loss is {loss.item()} at epoch {epoch} step {len(norms)}"}
+            return {"diverged": 1.0, "reason": f"loss is {shared[0].item()} at epoch {epoch} step {len(norms)}"}
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm or float("inf")).item()
@@ -122,11 +127,11 @@ def train_epoch(model, optimizer, task: Task, cfg, epoch: int, rank: int, world:
         optimizer.step()
         norms.append(norm)
         clipped += bool(cfg.clip_norm and norm > cfg.clip_norm)
-        totals += torch.tensor([shared[0].item(), shared[1].item(), 0.0])
+        loss_sum, predictions = loss_sum + shared[0].item(), predictions + shared[1].item()
         if cfg.max_minutes and shared[2].item() / world > cfg.max_minutes * 60:
             break
     seconds = time.perf_counter() - epoch_started
-    return {"train_loss": totals[0].item() / max(totals[1].item(), 1), "tokens_per_s": totals[1].item() / seconds,
+    return {"train_loss": loss_sum / max(predictions, 1), "tokens_per_s": predictions / seconds,
             "grad_norm": float(np.mean(norms)) if norms else 0.0, "grad_norm_max": max(norms, default=0.0),
             "clipped_fraction": clipped / max(len(norms), 1), "epoch_seconds": seconds, "steps": len(norms)}
 
@@ -182,8 +187,16 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
-def out_of_time(started: float, max_minutes: float | None) -> bool:
-    return max_minutes is not None and time.perf_counter() - started > max_minutes * 60
+def out_of_time(started: float, max_minutes: float | None, world: int = 1, device="cpu") -> bool:
+    """Whether the training budget is spent; all workers agree (the slowest one's clock)."""
+    if max_minutes is None:
+        return False
+    elapsed = torch.tensor([time.perf_counter() - started], dtype=torch.float64, device=device)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+    return elapsed.item() > max_minutes * 60
 
 
 def _all_reduce(values: torch.Tensor, world: int) -> torch.Tensor:
@@ -258,17 +271,14 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     from ray.train.torch import TorchTrainer
 
     from seqpipe.parallel import ensure_ray
+    from seqpipe.training.scaling import worker_scaling
 
     ensure_ray(runtime)
-    cores = int(ray.cluster_resources().get("CPU", 1))
-    per_worker = max(1, cores // cfg.num_workers)
+    scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker)
     config = {"task": task, "task_config": task_config, "train": cfg.model_dump(mode="json"),
-              "runtime": runtime.model_dump(mode="json"), "mlflow_run_id": mlflow_run_id,
-              "threads": cfg.threads_per_worker or per_worker}
+              "runtime": runtime.model_dump(mode="json"), "mlflow_run_id": mlflow_run_id, "threads": threads}
     trainer = TorchTrainer(
-        worker_loop, train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                               resources_per_worker={"CPU": min(per_worker, cores / cfg.num_workers)}),
+        worker_loop, train_loop_config=config, scaling_config=scaling,
         run_config=ray.train.RunConfig(
             name=run_name, storage_path=str((Path(runtime.state_dir) / "ray_results").resolve()),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="score",

@@ -27,6 +27,7 @@ def worker_loop(config: dict) -> None:
     from seqpipe.embeddings.data import load_ids, shard_paths
     from seqpipe.embeddings.quality import EpochEvaluation
     from seqpipe.embeddings.train import Word2VecState, train_epoch
+    from seqpipe.training.loop import log_epoch, out_of_time
     from seqpipe.vocab import Vocabulary
 
     cfg, runtime = EmbeddingsConfig.model_validate(config["cfg"]), RuntimeConfig.model_validate(config["runtime"])
@@ -76,15 +77,12 @@ def fit(config: dict, cfg, runtime, run_name: str):
     from ray.train.torch import TorchTrainer
 
     from seqpipe.parallel import ensure_ray
+    from seqpipe.training.scaling import worker_scaling
 
     ensure_ray(runtime)
-    cores = int(ray.cluster_resources().get("CPU", 1))
-    per_worker = max(1, cores // cfg.num_workers)
-    config = {**config, "threads": cfg.threads_per_worker or per_worker}
+    scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker)
     trainer = TorchTrainer(
-        worker_loop, train_loop_config=config,
-        scaling_config=ray.train.ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                               resources_per_worker={"CPU": min(per_worker, cores / cfg.num_workers)}),
+        worker_loop, train_loop_config={**config, "threads": threads}, scaling_config=scaling,
         run_config=ray.train.RunConfig(
             name=run_name, storage_path=str((Path(runtime.state_dir) / "ray_results").resolve()),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
@@ -125,18 +123,6 @@ def _output_layer(cfg, vocab, vocab_uri: str, device):
     return None, Tree(*hsoftmax.to_tensors(*hsoftmax.huffman_tree(counts), device=device))
 
 
-def out_of_time(started: float, max_minutes: float | None, world: int, device) -> bool:
-    """Whether the training budget is spent; all workers agree (the slowest one's clock)."""
-    if max_minutes is None:
-        return False
-    elapsed = torch.tensor([time.perf_counter() - started], dtype=torch.float64, device=device)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
-    return elapsed.item() > max_minutes * 60
-
-
 def _combine_across_workers(metrics: dict, world: int, device) -> dict:
     """Sum words and pairs over the workers; loss is the pair-weighted mean; time the slowest."""
     if world == 1:
@@ -169,12 +155,3 @@ def _restore(checkpoint, device):
     state = Word2VecState(torch.from_numpy(w_in).to(device), torch.from_numpy(w_out).to(device),
                           progress["epoch"], progress["words_done"])
     return state, progress["history"]
-
-
-def log_epoch(runtime, run_id: str | None, metrics: dict, step: int) -> None:
-    """An epoch's metrics to the stage's MLflow run (rank 0 only) and to the log."""
-    if run_id:
-        from seqpipe import tracking
-
-        tracking.log_metrics_to(runtime, run_id, metrics, step)
-    print(f"epoch {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()), flush=True)

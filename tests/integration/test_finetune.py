@@ -1,11 +1,7 @@
 """Downstream training on real Ray Train: NER and the language model, divergence, kill and resume."""
 import json
-import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +10,7 @@ from typer.testing import CliRunner
 
 from seqpipe.config import EncoderConfig, LmConfig, RuntimeConfig, TrainConfig
 from seqpipe.ner.demo import build_ner_demo
-from tests.conftest import ray_processes
+from tests.conftest import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -37,24 +33,11 @@ print(run_ner(cfg, RuntimeConfig(state_dir=sys.argv[3], num_cpus=2)).uri)
 
 
 def test_a_killed_ner_run_resumes_from_its_last_checkpoint_and_tags_text(ner_files, tmp_path):
-    args = [sys.executable, "-c", RUN_NER, json.dumps(ner_files), str(tmp_path / "ner"), str(tmp_path / "state")]
-    ray_before = ray_processes()
-    first = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = tmp_path / "state" / "ray_results"
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(results.glob("ner-*/checkpoint_manager_snapshot.json")):
-        time.sleep(0.2)
-    assert first.poll() is None, "the run ended before its first checkpoint was registered"
-    os.killpg(first.pid, signal.SIGKILL)
-    snapshot = next(results.glob("ner-*/checkpoint_manager_snapshot.json"))
-    registered = sorted(set(re.findall(r"checkpoint_[0-9_.-]+[0-9]", snapshot.read_text())))
-    killed_at = json.loads((snapshot.parent / registered[-1] / "progress.json").read_text())
-    first.wait()
-    for pid in ray_processes() - ray_before:
-        os.kill(pid, signal.SIGKILL)
+    args = ["-c", RUN_NER, json.dumps(ner_files), str(tmp_path / "ner"), str(tmp_path / "state")]
+    killed_at = kill_after_first_checkpoint(args, tmp_path / "state" / "ray_results", "ner")
     assert not list((tmp_path / "ner").glob("ner-*")), "the killed run published no model"
 
-    second = subprocess.run(args, capture_output=True, text=True, timeout=400)
+    second = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-3000:]
     folder = Path(second.stdout.strip().splitlines()[-1])
     metrics = json.loads((folder / "metrics.json").read_text())

@@ -1,11 +1,7 @@
 """Pretraining on real Ray Train: word2vec and GloVe stages, and resuming a killed run."""
 import json
-import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +9,7 @@ import pytest
 
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
 from seqpipe.pretrain import Embeddings, run_pretrain
-from tests.conftest import ray_processes
+from tests.conftest import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -50,23 +46,10 @@ run_pretrain(cfg, sys.argv[1], sys.argv[2], RuntimeConfig(state_dir=sys.argv[4],
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(corpus_and_vocab, tmp_path):
     corpus, vocab, _ = corpus_and_vocab
-    args = [sys.executable, "-c", RUN, corpus, vocab, str(tmp_path / "emb"), str(tmp_path / "state")]
-    ray_before = ray_processes()
-    first = subprocess.Popen(args, start_new_session=True)
-    results = tmp_path / "state" / "ray_results"
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(results.glob("pretrain-*/checkpoint_manager_snapshot.json")):
-        time.sleep(0.2)
-    assert first.poll() is None, "the run ended before its first checkpoint was registered"
-    os.killpg(first.pid, signal.SIGKILL)
-    snapshot = next(results.glob("pretrain-*/checkpoint_manager_snapshot.json"))
-    registered = sorted(set(re.findall(r"checkpoint_[0-9_.-]+[0-9]", snapshot.read_text())))
-    killed_at = json.loads((snapshot.parent / registered[-1] / "progress.json").read_text())
-    first.wait()
-    for pid in ray_processes() - ray_before:  # the killed driver's local Ray, not this session's
-        os.kill(pid, signal.SIGKILL)
+    args = ["-c", RUN, corpus, vocab, str(tmp_path / "emb"), str(tmp_path / "state")]
+    killed_at = kill_after_first_checkpoint(args, tmp_path / "state" / "ray_results", "pretrain")
     assert not list((tmp_path / "emb").glob("embeddings-*")), "no embeddings were published by the killed run"
-    second = subprocess.run(args, capture_output=True, text=True, timeout=400)
+    second = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-3000:]
     manifest = json.loads(next((tmp_path / "emb").glob("embeddings-*/manifest.json")).read_text())
     seconds = manifest["metrics"]["epoch_seconds"]
