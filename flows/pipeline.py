@@ -1,5 +1,5 @@
 """The `pipeline` Prefect flow: demo data (when no sources are given) -> ingest -> vocab -> pretrain
--> the downstream stages (NER tagger, language model) that fine-tune on the embeddings.
+-> the downstream stages (NER tagger, language model, translation) that fine-tune on the embeddings.
 
 Tasks are thin: each opens its MLflow stage run under the pipeline's parent run and
 calls one library stage. Stages skip their work when their content-addressed output
@@ -11,12 +11,13 @@ from prefect import flow, get_run_logger, task
 
 from seqpipe import tracking
 from seqpipe.config import (DemoConfig, EmbeddingsConfig, IngestConfig, LmConfig, NerConfig, PipelineConfig,
-                            RuntimeConfig, VocabConfig)
+                            RuntimeConfig, TranslationConfig, VocabConfig)
 from seqpipe.demo import build_demo_corpus
 from seqpipe.errors import SeqpipeError
 from seqpipe.ingest import IngestResult, run_ingest
 from seqpipe.lm.stage import LmResult, run_lm
 from seqpipe.ner.stage import NerResult, run_ner, with_demo_data
+from seqpipe.translation import stage as translation_stage
 from seqpipe.pretrain import PretrainResult, run_pretrain
 from seqpipe.vocab import VocabResult, run_vocab
 
@@ -100,6 +101,27 @@ def lm_task(cfg: LmConfig, corpus_uri: str, vocab_uri: str, embeddings_uri: str 
     return result
 
 
+@task(name="translation-demo-data")
+def translation_demo_task(cfg: TranslationConfig, runtime: RuntimeConfig, demo: DemoConfig) -> TranslationConfig:
+    cfg = on_demo_data(translation_stage.with_demo_data(cfg, runtime.state_dir, demo.translation_pairs),
+                       demo.train_minutes)
+    get_run_logger().info("translation demo data: %s", cfg.train_data.table)
+    return cfg
+
+
+@task(name="translation", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
+def translation_task(cfg: TranslationConfig, embeddings_uri: str | None, runtime: RuntimeConfig,
+                     parent_run_id: str | None) -> translation_stage.TranslationResult:
+    with tracking.stage_run(runtime, "translation", cfg, parent_run_id) as run_id:
+        result = translation_stage.run_translation(cfg, runtime, embeddings_uri, mlflow_run_id=run_id)
+        version = tracking.log_trained_model(result.uri, result.reused, "translation",
+                                             None if result.reused else "seqpipe-translator",
+                                             ["mardi 25 septembre 1984", "le 3 mars 2021"])
+    get_run_logger().info("translator %s (%s, model version %s): BLEU beam %s", result.uri,
+                          "reused" if result.reused else "new", version, result.metrics.get("bleu_beam"))
+    return result
+
+
 def on_demo_data(cfg, minutes: float):
     """A downstream stage's config with the demo's training budget, unless it sets its own."""
     if cfg.train.max_minutes is not None:
@@ -111,12 +133,15 @@ def on_demo_data(cfg, minutes: float):
 def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
     """Ingest the sources (or the demo corpus), build the vocabulary, pretrain embeddings, fine-tune."""
     ingest_cfg, ner_cfg, lm_cfg, runtime = config.ingest, config.ner, config.lm, config.runtime
+    translation_cfg = config.translation
     if not ingest_cfg.sources:
         demo_folder = demo_task(runtime, config.demo)
         ingest_cfg = ingest_cfg.model_copy(update={"sources": [f"{demo_folder}/*.txt"]})
         lm_cfg = on_demo_data(lm_cfg, config.demo.train_minutes)
     if "ner" in config.downstream and not ner_cfg.train_path:
         ner_cfg = ner_demo_task(ner_cfg, runtime, config.demo)
+    if "translation" in config.downstream and not (translation_cfg.train_data.source or translation_cfg.train_data.table):
+        translation_cfg = translation_demo_task(translation_cfg, runtime, config.demo)
     summary = {}
     with tracking.pipeline_run(runtime, config) as run_id:
         corpus = ingest_task(ingest_cfg, runtime, run_id)
@@ -127,5 +152,7 @@ def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
             summary["ner"] = ner_task(ner_cfg, embeddings.uri, runtime, run_id).model_dump()
         if "lm" in config.downstream:
             summary["lm"] = lm_task(lm_cfg, corpus.uri, vocab.uri, embeddings.uri, runtime, run_id).model_dump()
+        if "translation" in config.downstream:
+            summary["translation"] = translation_task(translation_cfg, embeddings.uri, runtime, run_id).model_dump()
     return {"mlflow_run_id": run_id, "corpus": corpus.model_dump(), "vocab": vocab.model_dump(),
             "embeddings": embeddings.model_dump(), **summary}

@@ -252,6 +252,78 @@ def finetune_lm(
     print(result.uri)
 
 
+@finetune_app.command("translation")
+@friendly_errors
+def finetune_translation(
+    source: Optional[str] = typer.Option(None, help="Training source sentences, aligned line by line with --target."),
+    target: Optional[str] = typer.Option(None, help="Training target sentences."),
+    table: Optional[str] = typer.Option(None, help="Or one TSV/JSONL/CSV/Parquet table of pairs (default: demo dates)."),
+    embeddings: Optional[str] = typer.Option(None, help="Pretrained source vectors (word level; default: none)."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Train the attention encoder-decoder; logs and registers seqpipe-translator in MLflow."""
+    from seqpipe import tracking
+    from seqpipe.config import ParallelFiles
+    from seqpipe.translation.stage import run_translation, with_demo_data
+
+    cfg = load(config, set_)
+    tr = cfg.translation
+    if source or target or table:
+        tr = tr.model_copy(update={"train_data": ParallelFiles(source=source, target=target, table=table)})
+    tr = with_demo_data(tr, cfg.runtime.state_dir, cfg.demo.translation_pairs)
+    with tracking.stage_run(cfg.runtime, "translation", tr) as run_id:
+        result = run_translation(tr, cfg.runtime, embeddings, mlflow_run_id=run_id)
+        tracking.log_trained_model(result.uri, result.reused, "translation",
+                                   None if result.reused else "seqpipe-translator", TRANSLATION_EXAMPLES)
+    m = result.metrics
+    console.print(f"{'reused' if result.reused else 'trained'} translator: BLEU greedy {m['bleu_greedy']:.2f}, "
+                  f"beam {m['bleu_beam']:.2f}, exact match {m['exact_match_beam']:.2%}")
+    print(result.uri)
+
+
+TRANSLATION_EXAMPLES = ["mardi 25 septembre 1984", "le 3 mars 2021"]
+
+
+@app.command()
+@friendly_errors
+def translate(text: List[str] = typer.Argument(..., help="Sentences to translate (one per argument)."),
+              beam: Optional[int] = typer.Option(None, "--beam", "-b", help="Beam width; 0 = greedy (default: translation.beam)."),
+              alpha: Optional[float] = typer.Option(None, "--alpha", "-a", help="Length normalisation (default: translation.alpha)."),
+              model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
+              set_: Optional[List[str]] = SetOption):
+    """Translate TEXT with beam search (or greedy with --beam 0)."""
+    cfg = load(config, set_)
+    translator = _model(model, "translation", config, set_)
+    beam = cfg.translation.beam if beam is None else beam
+    alpha = cfg.translation.alpha if alpha is None else alpha
+    for one, output in zip(text, translator.translate(text, beam, alpha)):
+        print(output)
+
+
+@app.command("analyze-beam")
+@friendly_errors
+def analyze_beam(model: Optional[str] = ModelOption, rows: int = typer.Option(20, help="Table rows to show."),
+                 config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):
+    """Beam-search error analysis of a trained translator: is the search or the model at fault?"""
+    from rich.table import Table
+
+    from seqpipe.artifacts import read_json
+
+    translator = _model(model, "translation", config, set_)
+    m = read_json(translator.folder / "metrics.json")
+    lines = (translator.folder / "beam_errors.tsv").read_text(encoding="utf-8").split("\n")
+    table = Table(*lines[0].split("\t"))
+    for line in lines[1:rows + 1]:
+        if line:
+            table.add_row(*line.split("\t"))
+    Console().print(table)
+    print(f"{m['beam_errors']} wrong of {m['beam_sentences']} dev sentences: search at fault "
+          f"{m['beam_search_fault_fraction']:.1%}, model at fault {m['beam_model_fault_fraction']:.1%}")
+    for key in sorted(k for k in m if k.startswith("sweep_bleu_")):
+        print(f"{key[11:]:>10}  BLEU {m[key]:.2f}")
+
+
 @app.command()
 @friendly_errors
 def tag(text: List[str] = typer.Argument(..., help="Text to tag (several arguments: one text each)."),
@@ -314,6 +386,10 @@ def _model(uri: Optional[str], kind: str, config, sets):
         from seqpipe.ner.tagging import NerTagger
 
         return NerTagger(uri or _newest(cfg, "ner"))
+    if kind == "translation":
+        from seqpipe.translation.translator import Translator
+
+        return Translator(uri or _newest(cfg, "translation"))
     from seqpipe.lm.generate import LanguageModelFolder
 
     return LanguageModelFolder(uri or _newest(cfg, "lm"))

@@ -37,6 +37,7 @@ class RuntimeConfig(Strict):
 class DemoConfig(Strict):
     max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus built from installed packages' docstrings.")
     ner_sentences: int = Field(6000, ge=30, description="Sentences of the generated NER demo set (80/10/10 split).")
+    translation_pairs: int = Field(20_000, ge=100, description="Pairs of the generated date-translation demo set.")
     train_minutes: float = Field(1.0, gt=0, description="Training budget of each downstream stage on demo data "
                                  "(a stage's own train.max_minutes wins when set).")
 
@@ -180,16 +181,53 @@ class LmConfig(Strict):
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=64, lr=2e-3, epochs=20, patience=2))
 
 
+class ParallelFiles(Strict):
+    source: str | None = Field(None, description="Source sentences, one per line (aligned with `target`).")
+    target: str | None = Field(None, description="Target sentences, line i translating line i of `source`.")
+    table: str | None = Field(None, description="Or one TSV/JSONL/CSV/Parquet table of pairs (source_field, target_field).")
+
+
+class TranslationConfig(Strict):
+    train_data: ParallelFiles = Field(default_factory=ParallelFiles, description="Empty = the demo date task.")
+    dev_data: ParallelFiles = Field(default_factory=ParallelFiles, description="Empty = dev_fraction of train.")
+    test_data: ParallelFiles = Field(default_factory=ParallelFiles)
+    source_field: str = "source"
+    target_field: str = "target"
+    dev_fraction: float = Field(0.05, gt=0, lt=1)
+    level: Literal["word", "char"] = Field("word", description="Token level of both sides (the date demo uses char).")
+    max_chars: int = Field(1000, ge=1, description="Pairs with a longer side are rejected as over-long.")
+    max_tokens: int = Field(100, ge=1, description="Pairs with a side of more tokens are rejected as over-long.")
+    max_reject_rate: float = Field(0.01, ge=0, le=1, description="Fail when more pairs are rejected (0: the first "
+                                   "bad pair is an error naming file and line).")
+    min_count: int = Field(1, ge=1, description="Rarer tokens map to <unk>.")
+    max_vocab: int = Field(30_000, ge=1, description="Tokens per side, most frequent first.")
+    out: str | None = Field(None, description="Folder that receives translation-<hash>/; null = <state_dir>/translation.")
+    embedding_dim: int = Field(128, ge=1, description="Token embedding size (the source side's comes from "
+                               "pretrained vectors when they are used).")
+    attention: Literal["additive", "multiplicative"] = Field("additive", description="Bahdanau (additive) or "
+                                                               "Luong (multiplicative) attention.")
+    beam: int = Field(5, ge=1, description="Beam width for evaluation and `seqpipe translate`.")
+    alpha: float = Field(0.7, ge=0, description="Length normalisation: score = log P / T^alpha (0 = none, 1 = mean).")
+    eval_sentences: int = Field(1000, ge=1, description="Dev sentences translated (greedy) after each epoch for BLEU.")
+    analysis_sentences: int = Field(500, ge=1, description="Dev sentences of the beam-search error analysis and sweep.")
+    sweep: bool = Field(True, description="Dev BLEU for beam in {1, 3, 10} x alpha in {0, 0.7, 1}.")
+    attention_plots: int = Field(4, ge=0, description="Test sentences whose attention is plotted.")
+    embeddings: EmbeddingLayerConfig = Field(default_factory=lambda: EmbeddingLayerConfig(pretrained=False))
+    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig(cell="gru", dropout=0.2))
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=64, patience=3))
+
+
 class PipelineConfig(Strict):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
-    downstream: list[Literal["ner", "lm"]] = Field(default_factory=lambda: ["ner", "lm"],
+    downstream: list[Literal["ner", "lm", "translation"]] = Field(default_factory=lambda: ["ner", "lm", "translation"],
                                                    description="Stages that fine-tune on the pretrained embeddings.")
     ner: NerConfig = Field(default_factory=NerConfig)
     lm: LmConfig = Field(default_factory=LmConfig)
+    translation: TranslationConfig = Field(default_factory=TranslationConfig)
 
 
 def config_hash(model: BaseModel) -> str:

@@ -54,6 +54,15 @@ class Embeddings:
         return cls(tokens, vectors.astype(np.float32), str(path))
 
 
+def embeddings_digest(path: str | Path) -> str:
+    """Content hash of pretrained vectors: an embeddings folder's vectors.npy, or the file itself."""
+    path = Path(path)
+    target = path / "vectors.npy" if path.is_dir() else path
+    if not target.exists():
+        raise InputError(f"{path}: no such embeddings folder or file")
+    return sha256_file(target)
+
+
 def run_pretrain(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfig,
                  mlflow_run_id: str | None = None) -> PretrainResult:
     """Train embeddings into <out>/embeddings-<hash>/; a no-op when that folder exists."""

@@ -171,7 +171,8 @@ def _word_vector_model():
 def log_trained_model(folder: str, reused: bool, kind: str, register_as: str | None, examples: list[str]) -> str | None:
     """A downstream model's final metrics and files; registers it as a pyfunc (text in).
 
-    `kind` is "ner" (text -> entities as JSON) or "lm" (text -> log P(text)). The model
+    `kind` is "ner" (text -> entities as JSON), "lm" (text -> log P(text)) or
+    "translation" (text -> its translation, beam search). The model
     folder travels as an artifact and the seqpipe package as code, so `mlflow.pyfunc.
     load_model` works wherever torch is installed. Returns the registered version.
     """
@@ -184,9 +185,11 @@ def log_trained_model(folder: str, reused: bool, kind: str, register_as: str | N
     mlflow.log_metrics({(f"best_{k}" if k in per_epoch else k): float(v) for k, v in manifest["metrics"].items()})
     mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
                      "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
-    for name in ("manifest.json", "metrics.json", "model.json", "tags.txt", "text.json"):
+    for name in ("manifest.json", "metrics.json", "model.json", "tags.txt", "text.json", "beam_errors.tsv"):
         if (Path(folder) / name).exists():
             mlflow.log_artifact(str(Path(folder) / name))
+    if (Path(folder) / "plots").is_dir():
+        mlflow.log_artifacts(str(Path(folder) / "plots"), "plots")
     if not register_as:
         return None
     model = _text_model(kind)
@@ -208,7 +211,8 @@ class _Context:
 
 
 def _text_model(kind: str):
-    """A pyfunc over a model folder: NER gives entities (JSON), the LM log P(text) in nats."""
+    """A pyfunc over a model folder: NER gives entities (JSON), the LM log P(text) in nats,
+    the translator translations."""
     import mlflow.pyfunc
 
     class TextModel(mlflow.pyfunc.PythonModel):
@@ -217,6 +221,10 @@ def _text_model(kind: str):
                 from seqpipe.ner.tagging import NerTagger
 
                 self.model = NerTagger(context.artifacts["model"])
+            elif kind == "translation":
+                from seqpipe.translation.translator import Translator
+
+                self.model = Translator(context.artifacts["model"])
             else:
                 from seqpipe.lm.generate import LanguageModelFolder
 
@@ -228,13 +236,15 @@ def _text_model(kind: str):
             texts = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
             if kind == "ner":
                 return [json.dumps(self.model.entities(t)) for t in texts]
+            if kind == "translation":
+                return self.model.translate(texts)
             return [self.model.score(t)["log_prob"] for t in texts]
 
     return TextModel()
 
 
 def load_text_model(runtime: RuntimeConfig, uri: str):
-    """The NerTagger or LanguageModelFolder behind models:/NAME@ALIAS, models:/NAME/VERSION or runs:/..."""
+    """The NerTagger, LanguageModelFolder or Translator behind models:/NAME@ALIAS, models:/NAME/VERSION or runs:/..."""
     import mlflow
 
     configure(runtime)

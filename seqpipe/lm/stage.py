@@ -18,6 +18,7 @@ from seqpipe.config import LmConfig, RuntimeConfig
 from seqpipe.errors import InputError
 from seqpipe.lm.data import sentence_ids, split_rows, unigram_perplexity, with_boundaries
 from seqpipe.models.embedding import align_pretrained
+from seqpipe.pretrain import embeddings_digest
 from seqpipe.vocab import Vocabulary
 
 
@@ -42,7 +43,7 @@ def run_lm(cfg: LmConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfi
         "schema_version": SCHEMA_VERSION, "config": cfg.model_dump(exclude={"out"}),
         "corpus": read_json(Path(corpus_uri) / "manifest.json")["content_hash"],
         "vocab": read_json(Path(vocab_uri) / "manifest.json")["content_hash"],
-        "embeddings": embeddings_path and _embeddings_hash(embeddings_path)})
+        "embeddings": embeddings_path and embeddings_digest(embeddings_path)})
     final = Path(cfg.out or Path(runtime.state_dir) / "lm").resolve() / f"lm-{input_hash[:16]}"
     if is_complete(final):
         return _result(final, reused=True)
@@ -122,13 +123,6 @@ def _samples(folder: Path, cfg: LmConfig, n: int = 5) -> list[str]:
 
     model = LanguageModelFolder(folder)
     return model.sample(n=n, temperature=cfg.temperature, max_len=cfg.max_sample_len, seed=cfg.train.seed)
-
-
-def _embeddings_hash(path: str) -> str:
-    target = Path(path) / "vectors.npy" if Path(path).is_dir() else Path(path)
-    if not target.exists():
-        raise InputError(f"{path}: no such embeddings folder or file")
-    return sha256_file(target)
 
 
 def _result(folder: Path, reused: bool) -> LmResult:

@@ -1,0 +1,1 @@
+"""Decoding for seq2seq models: greedy and beam search, target scoring, beam-search error analysis."""

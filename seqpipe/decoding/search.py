@@ -1,0 +1,170 @@
+"""Greedy search, batched beam search and teacher-forced scoring against a step-wise decoder.
+
+A model is anything with the `StepModel` interface: `start` encodes a batch of sources into a
+decoder state (a dict of tensors, batch first) and `step` maps the previous target token to
+log-probabilities over the vocabulary and the next state. Beams are handled on the tensor side:
+the state holds B * beam rows, reordered with `select` after each step.
+
+Length normalisation (Wu et al. 2016 without their constant; Andrew Ng's course):
+
+    score(y) = (1 / T_y ** alpha) * sum_{t=1..T_y} log P(y_t | x, y_<t)
+
+where T_y counts the emitted tokens INCLUDING the final <eos> (a hypothesis cut at `max_len`
+has no <eos>, so T_y = max_len). alpha = 0 ranks by raw log-probability, which favours short
+outputs; alpha = 1 ranks by the mean log-probability per token.
+
+Stopping rule of beam search (as fairseq's): at each step the `2 * beam` best one-token
+extensions of the live beams are taken; the ones among the first `beam` of them that end in
+<eos> are finished hypotheses, and the best `beam` that do not end in <eos> are the next live
+beams. A sentence is done once it holds `beam` finished hypotheses; at `max_len` the live beams
+of the sentences not yet done are finished as they are. The `n_best` finished hypotheses with
+the highest normalised score are returned. With beam = 1 this is exactly greedy search, for any
+alpha. The rule is not exact under normalisation (a live beam might still have overtaken), the
+standard trade-off.
+
+All functions run under `torch.no_grad()` and leave the model's train/eval mode to the caller.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+State = dict[str, Tensor]
+
+
+class StepModel(Protocol):
+    def start(self, src: Tensor, src_lengths: Tensor) -> State:
+        """Encode (B, S) sources of lengths (B,); the initial decoder state, every tensor batch first."""
+
+    def step(self, prev: Tensor, state: State) -> tuple[Tensor, State]:
+        """(N,) previous tokens -> (N, V) log-probabilities, new state (may hold "attention" (N, S))."""
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]            # without <eos>
+    log_prob: float              # sum of the step log-probabilities, <eos> included when emitted
+    score: float                 # log_prob / T_y ** alpha (see the module docstring)
+    attention: Tensor | None = None  # (T, S): one row per step taken, the <eos> step included
+
+
+def select(state: State, index: Tensor) -> State:
+    """The state's rows `index` (reorder / expand beams): index_select on dim 0 of every tensor."""
+    return {k: v.index_select(0, index) for k, v in state.items()}
+
+
+def normalise(log_prob: float, length: int, alpha: float) -> float:
+    """(1 / T^alpha) * log_prob; an empty output (T = 0) is left as it is."""
+    return log_prob / max(length, 1) ** alpha
+
+
+def _cut(row: list[int], eos: int) -> tuple[list[int], bool]:
+    """The tokens before the first <eos>, and whether there was one."""
+    return (row[:row.index(eos)], True) if eos in row else (row, False)
+
+
+@torch.no_grad()
+def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, bos: int, eos: int, max_len: int,
+           return_attention: bool = False) -> list[Hypothesis]:
+    """The most probable next token at every step, batched over sentences; score uses alpha = 0."""
+    batch, device = src.size(0), src.device
+    state = model.start(src, src_lengths)
+    prev = torch.full((batch,), bos, dtype=torch.long, device=device)
+    total = torch.zeros(batch, dtype=torch.float64, device=device)
+    alive = torch.ones(batch, dtype=torch.bool, device=device)
+    steps, attention = [], []
+    for _ in range(max_len):
+        log_probs, state = model.step(prev, state)
+        best, prev = log_probs.max(dim=-1)
+        total += torch.where(alive, best.double(), 0.0)
+        steps.append(prev)
+        if return_attention:
+            if "attention" not in state:
+                raise ValueError("return_attention=True but the model's state holds no 'attention'")
+            attention.append(state["attention"])
+        alive &= prev != eos
+        if not alive.any():
+            break
+    rows = torch.stack(steps, 1).tolist() if steps else [[] for _ in range(batch)]
+    weights = torch.stack(attention, 1) if attention else None  # (B, T, S)
+    out = []
+    for i, row in enumerate(rows):
+        tokens, ended = _cut(row, eos)
+        length, log_prob = len(tokens) + ended, float(total[i])
+        out.append(Hypothesis(tokens, log_prob, log_prob,
+                              None if weights is None else weights[i, :length]))
+    return out
+
+
+def _finish(finished: list[list[Hypothesis]], paths: Tensor, log_probs: Tensor, which: Tensor,
+            alpha: float, ended: bool) -> None:
+    """Append the hypotheses at the (sentence, beam) pairs where `which` is true to `finished`."""
+    for b, k in which.nonzero().tolist():
+        tokens, log_prob = paths[b, k].tolist(), float(log_probs[b, k])
+        if ended:
+            tokens = tokens[:-1]
+        finished[b].append(Hypothesis(tokens, log_prob, normalise(log_prob, len(tokens) + ended, alpha)))
+
+
+@torch.no_grad()
+def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, bos: int, eos: int, beam: int = 5,
+                alpha: float = 0.7, max_len: int = 100, n_best: int = 1) -> list[list[Hypothesis]]:
+    """The `n_best` best hypotheses of each sentence, best first (stopping rule: module docstring)."""
+    if not 1 <= n_best <= beam:
+        raise ValueError(f"need 1 <= n_best <= beam, got n_best={n_best}, beam={beam}")
+    batch, device = src.size(0), src.device
+    rows = torch.arange(batch, device=device)
+    state = select(model.start(src, src_lengths), rows.repeat_interleave(beam))
+    scores = torch.full((batch, beam), float("-inf"), dtype=torch.float64, device=device)
+    scores[:, 0] = 0.0  # only beam 0 is live at first, so the beams do not start as copies
+    history = torch.zeros(batch, beam, 0, dtype=torch.long, device=device)
+    prev = torch.full((batch * beam,), bos, dtype=torch.long, device=device)
+    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    for t in range(max_len):
+        log_probs, state = model.step(prev, state)
+        vocab = log_probs.size(-1)
+        candidates = scores.unsqueeze(-1) + log_probs.double().view(batch, beam, vocab)
+        top, index = candidates.view(batch, -1).topk(min(2 * beam, beam * vocab), dim=1)
+        origin, token = index // vocab, index % vocab
+        paths = torch.cat([history.gather(1, origin.unsqueeze(-1).expand(-1, -1, t)),
+                           token.unsqueeze(-1)], dim=-1)
+        ends = (token == eos) & top.isfinite() & ~done.unsqueeze(1)
+        ends[:, beam:] = False  # <eos> counts only among the first `beam` candidates
+        _finish(finished, paths, top, ends, alpha, ended=True)
+        done |= torch.tensor([len(f) >= beam for f in finished], device=device)
+        if done.all():
+            break
+        live = torch.sort((token == eos).long(), dim=1, stable=True).indices[:, :beam]
+        scores, prev = top.gather(1, live), token.gather(1, live).view(-1)
+        history = paths.gather(1, live.unsqueeze(-1).expand(-1, -1, t + 1))
+        state = select(state, (rows.unsqueeze(1) * beam + origin.gather(1, live)).view(-1))
+    else:  # max_len reached: the live beams of unfinished sentences end as they are
+        _finish(finished, history, scores, scores.isfinite() & ~done.unsqueeze(1), alpha, ended=False)
+    return [sorted(f, key=lambda h: h.score, reverse=True)[:n_best] for f in finished]
+
+
+@torch.no_grad()
+def score(model: StepModel, src: Tensor, src_lengths: Tensor, targets: list[list[int]],
+          bos: int, eos: int) -> list[float]:
+    """log P(y | x) of each target followed by <eos>, by teacher forcing (batched; padding ignored)."""
+    if len(targets) != src.size(0):
+        raise ValueError(f"{len(targets)} targets for {src.size(0)} sources")
+    if not targets:
+        return []
+    device = src.device
+    lengths = torch.tensor([len(y) + 1 for y in targets], device=device)
+    gold = torch.full((len(targets), int(lengths.max())), eos, dtype=torch.long, device=device)
+    for i, y in enumerate(targets):
+        gold[i, :len(y)] = torch.tensor(y, dtype=torch.long, device=device)
+    inputs = torch.cat([torch.full_like(gold[:, :1], bos), gold[:, :-1]], dim=1)
+    state = model.start(src, src_lengths)
+    total = torch.zeros(len(targets), dtype=torch.float64, device=device)
+    for t in range(gold.size(1)):
+        log_probs, state = model.step(inputs[:, t], state)
+        picked = log_probs.gather(1, gold[:, t:t + 1]).squeeze(1).double()
+        total += torch.where(t < lengths, picked, 0.0)
+    return total.tolist()

@@ -1,0 +1,73 @@
+"""Encoder-decoder with attention (Bahdanau et al. 2015), trained with teacher forcing.
+
+The bidirectional encoder turns the source into annotations a<t'>; the decoder's first
+state comes from the encoder's final states. At step t the decoder attends from its
+previous state s<t-1> to the annotations (context c<t>), reads [y<t-1>; c<t>] and
+predicts y<t> from [s<t>; c<t>]. `start` and `step` expose one decoder step for the
+searches in seqpipe.decoding: every tensor of a state has the batch as dimension 0.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqpipe.models.attention import Attention
+from seqpipe.models.encoders import CELLS, RecurrentEncoder
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, source_embedding: nn.Embedding, target_embedding: nn.Embedding, cell: str = "gru",
+                 hidden: int = 256, layers: int = 1, dropout: float = 0.2, attention: str = "additive",
+                 bidirectional: bool = True):
+        super().__init__()
+        self.source_embedding, self.target_embedding = source_embedding, target_embedding
+        self.encoder = RecurrentEncoder(source_embedding.embedding_dim, cell, hidden, layers, bidirectional, dropout)
+        memory = self.encoder.output_size
+        self.bridge = nn.Linear(memory, hidden * layers)
+        self.attention = Attention(hidden, memory, attention, hidden)
+        self.decoder = CELLS[cell](target_embedding.embedding_dim + memory, hidden, num_layers=layers,
+                                   batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.readout = nn.Linear(hidden + memory, hidden)
+        self.output = nn.Linear(hidden, target_embedding.num_embeddings)
+        self.dropout = nn.Dropout(dropout)
+        self.cell, self.layers, self.hidden = cell, layers, hidden
+
+    def start(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict:
+        """Encode the sources: annotations, their keys, the padding mask and the decoder's first state."""
+        memory, final = self.encoder(self.dropout(self.source_embedding(src)), src_lengths)
+        first = torch.tanh(self.bridge(self.encoder.final_hidden(final)))  # (B, layers * hidden)
+        state = {"memory": memory, "keys": self.attention.project(memory), "mask": src != 0,
+                 "hidden": first.view(len(src), self.layers, self.hidden)}
+        if self.cell == "lstm":
+            state["cell"] = torch.zeros_like(state["hidden"])
+        return state
+
+    def _logits(self, prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """One decoder step from tokens prev (N,): next-token logits (N, V) and the new state."""
+        context, alpha = self.attention(state["hidden"][:, -1], state["keys"], state["memory"], state["mask"])
+        inputs = torch.cat([self.dropout(self.target_embedding(prev)), context], dim=-1).unsqueeze(1)
+        rnn_state = state["hidden"].transpose(0, 1).contiguous()
+        if self.cell == "lstm":
+            rnn_state = (rnn_state, state["cell"].transpose(0, 1).contiguous())
+        output, rnn_state = self.decoder(inputs, rnn_state)
+        new = {**state, "attention": alpha}
+        if self.cell == "lstm":
+            rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)
+        new["hidden"] = rnn_state.transpose(0, 1)
+        readout = torch.tanh(self.readout(torch.cat([output.squeeze(1), context], dim=-1)))
+        return self.output(self.dropout(readout)), new
+
+    def step(self, prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        logits, state = self._logits(prev, state)
+        return torch.log_softmax(logits, dim=-1), state
+
+    def forward(self, src, src_lengths, tgt_in, tgt_out) -> tuple[torch.Tensor, int]:
+        """Teacher forcing: the input at step t is the reference y<t-1>. Mean token NLL and token count."""
+        state = self.start(src, src_lengths)
+        logits = []
+        for t in range(tgt_in.size(1)):
+            step_logits, state = self._logits(tgt_in[:, t], state)
+            logits.append(step_logits)
+        mask = tgt_out != 0
+        logits = torch.stack(logits, dim=1)[mask]
+        return nn.functional.cross_entropy(logits, tgt_out[mask]), int(mask.sum())

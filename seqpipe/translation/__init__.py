@@ -1,0 +1,1 @@
+"""Translation: parallel data, demo dates, the seq2seq task and stage."""
