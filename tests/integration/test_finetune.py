@@ -80,3 +80,37 @@ def test_a_diverging_run_stops_with_a_clear_error(ray_session, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"diverged: loss is nan at epoch 0 step 4"):
         fit("tests.integration.diverging_task:build_task", {}, cfg, RuntimeConfig(state_dir=str(tmp_path)),
             "diverging", mode="min")
+
+
+def test_translation_trains_then_translates_and_analyses_from_the_command_line(ray_session, tmp_path):
+    from seqpipe.cli import app
+    from seqpipe.config import ParallelFiles, TranslationConfig
+    from seqpipe.translation.dates import build_date_demo
+    from seqpipe.translation.stage import run_translation
+
+    dates = build_date_demo(tmp_path / "dates", pairs=300)
+    cfg = TranslationConfig(train_data=ParallelFiles(table=str(dates / "train.tsv")), level="char",
+                            encoder=EncoderConfig(cell="gru", hidden=16), sweep=False, analysis_sentences=20,
+                            attention_plots=2, out=str(tmp_path / "tr"), train=TrainConfig(epochs=1, num_workers=1))
+    result = run_translation(cfg, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    folder = Path(result.uri)
+    assert len(list((folder / "plots").glob("attention-*.png"))) == 2
+    m = result.metrics
+    assert m["beam_errors"] == m["beam_search_errors"] + m["beam_model_errors"] <= m["beam_sentences"] <= 20
+
+    out = CliRunner().invoke(app, ["translate", "--model", str(folder), "--beam", "3", "1 mars 2021", "May 2, 1999"])
+    assert out.exit_code == 0, out.output
+    assert len(out.stdout.strip().splitlines()) == 2
+    out = CliRunner().invoke(app, ["analyze-beam", "--model", str(folder)])
+    assert out.exit_code == 0 and "search at fault" in out.stdout, out.output
+
+
+def test_misaligned_parallel_files_stop_the_stage_with_a_clear_error(tmp_path):
+    from seqpipe.cli import app
+
+    (tmp_path / "train.fr").write_text("un\ndeux\ntrois\n")
+    (tmp_path / "train.en").write_text("one\ntwo\n")
+    out = CliRunner().invoke(app, ["finetune", "translation", "--source", str(tmp_path / "train.fr"),
+                                   "--target", str(tmp_path / "train.en"), "--set", f"runtime.state_dir={tmp_path}"])
+    assert out.exit_code == 1
+    assert "train.fr has 3 lines" in out.output and "train.en has 2 lines" in out.output

@@ -30,9 +30,11 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     from flows.pipeline import pipeline
 
     from seqpipe.ner.demo import build_ner_demo
+    from seqpipe.translation.dates import build_date_demo
 
     sources = [write_lines(tmp_path / f"in/{i}.txt", PROSE * 50) for i in range(3)]
     ner_data = build_ner_demo(tmp_path / "ner-data", sentences=200)
+    dates = build_date_demo(tmp_path / "dates", pairs=400)
     small = {"hidden": 16, "layers": 1}
     cfg = PipelineConfig.model_validate({
         "runtime": {"state_dir": str(tmp_path / "state"), "executor": "ray"},
@@ -42,6 +44,9 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
         "ner": {"train_path": str(ner_data / "train.txt"), "test_path": str(ner_data / "test.txt"),
                 "encoder": small, "train": {"epochs": 1}},
         "lm": {"dev_sentences": 20, "max_len": 16, "encoder": {**small, "bidirectional": False}, "train": {"epochs": 1}},
+        "translation": {"train_data": {"table": str(dates / "train.tsv")}, "test_data": {"table": str(dates / "test.tsv")},
+                        "level": "char", "encoder": small, "sweep": False, "analysis_sentences": 10,
+                        "attention_plots": 1, "train": {"epochs": 1}},
     })
     summary = pipeline(config=cfg)
     assert summary["corpus"]["counts"]["documents"] == 3 * 4 * 50
@@ -50,7 +55,7 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     client, runs = mlflow_runs(tmp_path / "state")
     parent = next(r for r in runs if r.info.run_id == summary["mlflow_run_id"])
     children = {r.data.tags["seqpipe.stage"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert set(children) == {"ingest", "vocab", "pretrain", "ner", "lm"}
+    assert set(children) == {"ingest", "vocab", "pretrain", "ner", "lm", "translation"}
     assert parent.data.tags["seqpipe.config_hash"] and parent.data.tags["seqpipe.git_commit"]
     ingest, vocab = children["ingest"], children["vocab"]
     assert ingest.data.metrics["documents"] == 600 and ingest.data.metrics["rejected"] == 0
@@ -75,21 +80,29 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     vectors = model.predict(["the", "no-such-word"])
     assert vectors.shape == (2, 16) and abs(vectors[0]).sum() > 0 and abs(vectors[1]).sum() == 0
 
-    for stage, metric in (("ner", "dev_f1"), ("lm", "dev_perplexity")):
+    for stage, metric in (("ner", "dev_f1"), ("lm", "dev_perplexity"), ("translation", "dev_bleu")):
         run = children[stage]
         assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [1], "rank 0 logs, once"
         assert "grad_norm" in run.data.metrics and run.data.tags["seqpipe.output"] == summary[stage]["uri"]
-        version = client.search_model_versions(f"name='seqpipe-{stage}'")[0]
+        name = "seqpipe-translator" if stage == "translation" else f"seqpipe-{stage}"
+        version = client.search_model_versions(f"name='{name}'")[0]
         assert version.run_id == run.info.run_id
     entities = mlflow.pyfunc.load_model("models:/seqpipe-ner/1").predict(["Harry Potter visited London."])
     assert isinstance(entities[0], str) and isinstance(json.loads(entities[0]), list)
     log_probs = mlflow.pyfunc.load_model("models:/seqpipe-lm/1").predict(["the quick brown fox", "fox the brown"])
     assert len(log_probs) == 2 and all(lp < 0 for lp in log_probs)
     assert summary["ner"]["metrics"]["embedding_coverage"] > 0, "the tagger started from the pretrained vectors"
+    translation = children["translation"]
+    for key in ("bleu_beam", "bleu_greedy", "chrf_beam", "exact_match_beam", "beam_search_fault_fraction"):
+        assert key in translation.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(translation.info.run_id)}
+    assert "beam_errors.tsv" in artifacts and {a.path for a in client.list_artifacts(translation.info.run_id, "plots")}
+    outputs = mlflow.pyfunc.load_model("models:/seqpipe-translator/1").predict(["1 mars 2021"])
+    assert len(outputs) == 1 and isinstance(outputs[0], str)
 
     again = pipeline(config=cfg)
     assert again["corpus"]["reused"] and again["vocab"]["reused"] and again["embeddings"]["reused"]
-    assert again["ner"]["reused"] and again["lm"]["reused"]
+    assert again["ner"]["reused"] and again["lm"]["reused"] and again["translation"]["reused"]
     assert again["vocab"]["uri"] == summary["vocab"]["uri"]
 
 
