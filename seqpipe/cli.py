@@ -297,7 +297,7 @@ def translate(text: List[str] = typer.Argument(..., help="Sentences to translate
     translator = _model(model, "translation", config, set_)
     beam = cfg.translation.beam if beam is None else beam
     alpha = cfg.translation.alpha if alpha is None else alpha
-    for one, output in zip(text, translator.translate(text, beam, alpha)):
+    for output in translator.translate(text, beam, alpha):
         print(output)
 
 

@@ -87,13 +87,12 @@ def plot_attention(folder: Path, model, vocab: Vocabularies, examples: list[dict
         batch = collate([example], training=False)
         with torch.no_grad():
             hyp = greedy(model, batch["src"], batch["src_lengths"], BOS, EOS, max_len, return_attention=True)[0]
-        if hyp.attention is None or not len(hyp.tokens):
-            continue
-        weights = hyp.attention[: len(hyp.tokens), : len(example["src"])].numpy()
-        fig, ax = plt.subplots(figsize=(max(4, len(example["src"]) * 0.3), max(3, len(hyp.tokens) * 0.3)))
+        weights = hyp.attention[:, : len(example["src"])].numpy()  # a row per output step, <eos> included
+        outputs = [repr(vocab.target[i])[1:-1] for i in hyp.tokens] + ["<eos>"] * (len(weights) - len(hyp.tokens))
+        fig, ax = plt.subplots(figsize=(max(4, len(example["src"]) * 0.3), max(3, len(weights) * 0.3)))
         ax.imshow(weights, cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(example["src"])), [repr(vocab.source[i])[1:-1] for i in example["src"]], rotation=90)
-        ax.set_yticks(range(len(hyp.tokens)), [repr(vocab.target[i])[1:-1] for i in hyp.tokens])
+        ax.set_yticks(range(len(weights)), outputs)
         ax.set_xlabel("source")
         ax.set_ylabel("output")
         fig.tight_layout()
