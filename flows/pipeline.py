@@ -1,5 +1,5 @@
 """The `pipeline` Prefect flow: demo data (when no sources are given) -> ingest -> vocab -> pretrain
--> the downstream stages (NER tagger, language model, translation) that fine-tune on the embeddings.
+-> the downstream stages (NER tagger, language model, translation, speech recognition).
 
 Tasks are thin: each opens its MLflow stage run under the pipeline's parent run and
 calls one library stage. Stages skip their work when their content-addressed output
@@ -7,16 +7,19 @@ already exists, so an unchanged rerun costs one pass of hashing over the inputs.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import flow, get_run_logger, task
 
 from seqpipe import tracking
 from seqpipe.config import (DemoConfig, EmbeddingsConfig, IngestConfig, LmConfig, NerConfig, PipelineConfig,
-                            RuntimeConfig, TranslationConfig, VocabConfig)
+                            RuntimeConfig, SpeechConfig, TranslationConfig, VocabConfig)
 from seqpipe.demo import build_demo_corpus
 from seqpipe.errors import SeqpipeError
 from seqpipe.ingest import IngestResult, run_ingest
 from seqpipe.lm.stage import LmResult, run_lm
 from seqpipe.ner.stage import NerResult, run_ner, with_demo_data
+from seqpipe.speech import stage as speech_stage
 from seqpipe.translation import stage as translation_stage
 from seqpipe.pretrain import PretrainResult, run_pretrain
 from seqpipe.vocab import VocabResult, run_vocab
@@ -91,10 +94,12 @@ def ner_task(cfg: NerConfig, embeddings_uri: str | None, runtime: RuntimeConfig,
 
 @task(name="lm", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
 def lm_task(cfg: LmConfig, corpus_uri: str, vocab_uri: str, embeddings_uri: str | None, runtime: RuntimeConfig,
-            parent_run_id: str | None) -> LmResult:
-    with tracking.stage_run(runtime, "lm", cfg, parent_run_id) as run_id:
+            parent_run_id: str | None, stage: str = "lm") -> LmResult:
+    """stage "lm", or "lm-char": the character-level model that speech recognition fuses with."""
+    with tracking.stage_run(runtime, stage, cfg, parent_run_id) as run_id:
         result = run_lm(cfg, corpus_uri, vocab_uri, runtime, embeddings_uri, mlflow_run_id=run_id)
-        version = tracking.log_trained_model(result.uri, result.reused, "lm", None if result.reused else "seqpipe-lm",
+        name = "seqpipe-lm" if stage == "lm" else "seqpipe-char-lm"
+        version = tracking.log_trained_model(result.uri, result.reused, "lm", None if result.reused else name,
                                              ["apple and pear salad", "apple and pair salad"])
     get_run_logger().info("language model %s (%s, model version %s): dev perplexity %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics.get("dev_perplexity"))
@@ -122,6 +127,26 @@ def translation_task(cfg: TranslationConfig, embeddings_uri: str | None, runtime
     return result
 
 
+@task(name="speech-demo-data")
+def speech_demo_task(cfg: SpeechConfig, runtime: RuntimeConfig, demo: DemoConfig) -> SpeechConfig:
+    cfg = on_demo_data(speech_stage.with_demo_data(cfg, runtime.state_dir, demo.speech_utterances), demo.train_minutes)
+    get_run_logger().info("speech demo data: %s", cfg.train_manifest)
+    return cfg
+
+
+@task(name="speech", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
+def speech_task(cfg: SpeechConfig, fusion_lm: str | None, runtime: RuntimeConfig,
+                parent_run_id: str | None) -> speech_stage.SpeechResult:
+    with tracking.stage_run(runtime, "speech", cfg, parent_run_id) as run_id:
+        result = speech_stage.run_speech(cfg, runtime, fusion_lm, mlflow_run_id=run_id)
+        example = [str(next(Path(cfg.train_manifest).parent.rglob("*.wav"), cfg.train_manifest))]
+        version = tracking.log_trained_model(result.uri, result.reused, "speech",
+                                             None if result.reused else "seqpipe-asr", example)
+    get_run_logger().info("speech recogniser %s (%s, model version %s): CER %s", result.uri,
+                          "reused" if result.reused else "new", version, result.metrics.get("cer"))
+    return result
+
+
 def on_demo_data(cfg, minutes: float):
     """A downstream stage's config with the demo's training budget, unless it sets its own."""
     if cfg.train.max_minutes is not None:
@@ -142,6 +167,9 @@ def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
         ner_cfg = ner_demo_task(ner_cfg, runtime, config.demo)
     if "translation" in config.downstream and not (translation_cfg.train_data.source or translation_cfg.train_data.table):
         translation_cfg = translation_demo_task(translation_cfg, runtime, config.demo)
+    speech_cfg = config.speech
+    if "speech" in config.downstream and not speech_cfg.train_manifest:
+        speech_cfg = speech_demo_task(speech_cfg, runtime, config.demo)
     summary = {}
     with tracking.pipeline_run(runtime, config) as run_id:
         corpus = ingest_task(ingest_cfg, runtime, run_id)
@@ -154,5 +182,13 @@ def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
             summary["lm"] = lm_task(lm_cfg, corpus.uri, vocab.uri, embeddings.uri, runtime, run_id).model_dump()
         if "translation" in config.downstream:
             summary["translation"] = translation_task(translation_cfg, embeddings.uri, runtime, run_id).model_dump()
+        if "speech" in config.downstream:
+            fusion_lm = speech_cfg.fusion_lm
+            if fusion_lm == "auto":  # the character LM of the corpus
+                char_lm = summary.get("lm") if lm_cfg.level == "char" else lm_task(
+                    lm_cfg.model_copy(update={"level": "char"}), corpus.uri, vocab.uri, None, runtime, run_id,
+                    stage="lm-char").model_dump()
+                fusion_lm = char_lm["uri"] if char_lm else None
+            summary["speech"] = speech_task(speech_cfg, fusion_lm, runtime, run_id).model_dump()
     return {"mlflow_run_id": run_id, "corpus": corpus.model_dump(), "vocab": vocab.model_dump(),
             "embeddings": embeddings.model_dump(), **summary}

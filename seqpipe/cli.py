@@ -324,6 +324,50 @@ def analyze_beam(model: Optional[str] = ModelOption, rows: int = typer.Option(20
         print(f"{key[11:]:>10}  BLEU {m[key]:.2f}")
 
 
+@finetune_app.command("speech")
+@friendly_errors
+def finetune_speech(
+    train: Optional[str] = typer.Option(None, help="Manifest (path,transcript[,speaker]) or folder of recordings "
+                                        "(default: the synthesised demo voices)."),
+    dev: Optional[str] = typer.Option(None, help="Validation manifest (default: part of train)."),
+    test: Optional[str] = typer.Option(None, help="Test manifest."),
+    lm: Optional[str] = typer.Option(None, help="A character-level lm-<hash> folder for shallow fusion."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Train the CTC speech recogniser; logs and registers seqpipe-asr in MLflow."""
+    from seqpipe import tracking
+    from seqpipe.speech.stage import run_speech, with_demo_data
+
+    cfg = load(config, set_)
+    sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": train, "dev_manifest": dev,
+                                                         "test_manifest": test}.items() if v})
+    sp = with_demo_data(sp, cfg.runtime.state_dir, cfg.demo.speech_utterances)
+    fusion = lm or (sp.fusion_lm if sp.fusion_lm not in (None, "auto") else None)
+    with tracking.stage_run(cfg.runtime, "speech", sp) as run_id:
+        result = run_speech(sp, cfg.runtime, fusion, mlflow_run_id=run_id)
+        example = [str(next(Path(sp.train_manifest).parent.rglob("*.wav"), sp.train_manifest))]
+        tracking.log_trained_model(result.uri, result.reused, "speech", None if result.reused else "seqpipe-asr", example)
+    m = result.metrics
+    console.print(f"{'reused' if result.reused else 'trained'} recogniser: CER greedy {m['cer_greedy']:.2%}, "
+                  f"beam {m['cer_beam']:.2%}" + (f", beam + LM {m['cer_beam_lm']:.2%}" if "cer_beam_lm" in m else ""))
+    print(result.uri)
+
+
+@app.command()
+@friendly_errors
+def transcribe(audio: List[Path] = typer.Argument(..., help="Audio files (WAV, FLAC, OGG; any sample rate)."),
+               beam: int = typer.Option(0, "--beam", "-b", help="Prefix beam width; 0 = greedy."),
+               lm: Optional[str] = typer.Option(None, help="A character-level lm-<hash> folder for shallow fusion."),
+               model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
+               set_: Optional[List[str]] = SetOption):
+    """Print the transcript of each audio file."""
+    cfg = load(config, set_)
+    transcriber = _model(model, "speech", config, set_)
+    for path in audio:
+        print(f"{path}\t{transcriber.transcribe(path, beam, lm, cfg.speech.lm_alpha, cfg.speech.lm_beta)}")
+
+
 @app.command()
 @friendly_errors
 def tag(text: List[str] = typer.Argument(..., help="Text to tag (several arguments: one text each)."),
@@ -390,6 +434,10 @@ def _model(uri: Optional[str], kind: str, config, sets):
         from seqpipe.translation.translator import Translator
 
         return Translator(uri or _newest(cfg, "translation"))
+    if kind == "speech":
+        from seqpipe.speech.transcriber import Transcriber
+
+        return Transcriber(uri or _newest(cfg, "speech"))
     from seqpipe.lm.generate import LanguageModelFolder
 
     return LanguageModelFolder(uri or _newest(cfg, "lm"))

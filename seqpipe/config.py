@@ -38,6 +38,7 @@ class DemoConfig(Strict):
     max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus built from installed packages' docstrings.")
     ner_sentences: int = Field(6000, ge=30, description="Sentences of the generated NER demo set (80/10/10 split).")
     translation_pairs: int = Field(20_000, ge=100, description="Pairs of the generated date-translation demo set.")
+    speech_utterances: int = Field(600, ge=20, description="Utterances synthesised for the speech demo set.")
     train_minutes: float = Field(1.0, gt=0, description="Training budget of each downstream stage on demo data "
                                  "(a stage's own train.max_minutes wins when set).")
 
@@ -217,17 +218,52 @@ class TranslationConfig(Strict):
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=64, patience=3))
 
 
+class SpeechConfig(Strict):
+    train_manifest: str | None = Field(None, description="CSV/TSV/JSONL/Parquet manifest (path, transcript[, speaker, "
+                                       "duration]) or a folder of recordings; null = the synthesised demo voices.")
+    dev_manifest: str | None = Field(None, description="null = dev_fraction of the training utterances.")
+    test_manifest: str | None = None
+    dev_fraction: float = Field(0.1, gt=0, lt=1)
+    path_field: str = "path"
+    transcript_field: str = "transcript"
+    speaker_field: str = "speaker"
+    alphabet: str = Field(" abcdefghijklmnopqrstuvwxyz'", min_length=1, description="Output characters (transcripts "
+                          "are NFKC-normalised and lowercased; other characters reject the utterance).")
+    max_reject_rate: float = Field(0.01, ge=0, le=1)
+    out: str | None = Field(None, description="Folder that receives speech-<hash>/; null = <state_dir>/speech.")
+    sample_rate: int = Field(16_000, ge=1000, description="Audio is resampled to this rate.")
+    n_mels: int = Field(80, ge=1)
+    n_fft: int = Field(400, ge=16, description="STFT window (25 ms at 16 kHz).")
+    hop: int = Field(160, ge=1, description="STFT hop (10 ms at 16 kHz).")
+    conv_layers: int = Field(2, ge=0, description="Convolutions in front of the RNN, each halving the frame rate.")
+    conv_channels: int = Field(32, ge=1)
+    freq_masks: int = Field(2, ge=0, description="SpecAugment: frequency bands masked per utterance in training.")
+    freq_width: int = Field(15, ge=0)
+    time_masks: int = Field(2, ge=0, description="SpecAugment: time spans masked per utterance (each at most 1/5).")
+    time_width: int = Field(40, ge=0)
+    beam: int = Field(16, ge=1, description="Prefix beam search width.")
+    lm_alpha: float = Field(0.5, ge=0, description="Weight of the character LM in shallow fusion.")
+    lm_beta: float = Field(1.0, description="Bonus per emitted character (offsets the LM's preference for short output).")
+    beam_utterances: int = Field(300, ge=1, description="Test utterances decoded with beam search (greedy: all); "
+                                 "the prefix search runs in Python, about a second per utterance.")
+    fusion_lm: str | None = Field("auto", description="A character-level lm-<hash> folder for fusion; 'auto' = the "
+                                  "pipeline's character LM (trained on the corpus); null = no LM.")
+    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig(cell="gru", layers=3, dropout=0.2))
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=16, epochs=60, patience=5))
+
+
 class PipelineConfig(Strict):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
-    downstream: list[Literal["ner", "lm", "translation"]] = Field(default_factory=lambda: ["ner", "lm", "translation"],
-                                                   description="Stages that fine-tune on the pretrained embeddings.")
+    downstream: list[Literal["ner", "lm", "translation", "speech"]] = Field(
+        default_factory=lambda: ["ner", "lm", "translation", "speech"], description="Stages after pretraining.")
     ner: NerConfig = Field(default_factory=NerConfig)
     lm: LmConfig = Field(default_factory=LmConfig)
     translation: TranslationConfig = Field(default_factory=TranslationConfig)
+    speech: SpeechConfig = Field(default_factory=SpeechConfig)
 
 
 def config_hash(model: BaseModel) -> str:

@@ -172,7 +172,8 @@ def log_trained_model(folder: str, reused: bool, kind: str, register_as: str | N
     """A downstream model's final metrics and files; registers it as a pyfunc (text in).
 
     `kind` is "ner" (text -> entities as JSON), "lm" (text -> log P(text)) or
-    "translation" (text -> its translation, beam search). The model
+    "translation" (text -> its translation, beam search) or "speech" (audio file path ->
+    transcript). The model
     folder travels as an artifact and the seqpipe package as code, so `mlflow.pyfunc.
     load_model` works wherever torch is installed. Returns the registered version.
     """
@@ -225,6 +226,10 @@ def _text_model(kind: str):
                 from seqpipe.translation.translator import Translator
 
                 self.model = Translator(context.artifacts["model"])
+            elif kind == "speech":
+                from seqpipe.speech.transcriber import Transcriber
+
+                self.model = Transcriber(context.artifacts["model"])
             else:
                 from seqpipe.lm.generate import LanguageModelFolder
 
@@ -238,13 +243,15 @@ def _text_model(kind: str):
                 return [json.dumps(self.model.entities(t)) for t in texts]
             if kind == "translation":
                 return self.model.translate(texts)
+            if kind == "speech":  # audio file paths in, greedy transcripts out
+                return [self.model.transcribe(path) for path in texts]
             return [self.model.score(t)["log_prob"] for t in texts]
 
     return TextModel()
 
 
 def load_text_model(runtime: RuntimeConfig, uri: str):
-    """The NerTagger, LanguageModelFolder or Translator behind models:/NAME@ALIAS, models:/NAME/VERSION or runs:/..."""
+    """The NerTagger, LanguageModelFolder, Translator or Transcriber behind models:/NAME@ALIAS, models:/NAME/VERSION or runs:/..."""
     import mlflow
 
     configure(runtime)

@@ -114,3 +114,28 @@ def test_misaligned_parallel_files_stop_the_stage_with_a_clear_error(tmp_path):
                                    "--target", str(tmp_path / "train.en"), "--set", f"runtime.state_dir={tmp_path}"])
     assert out.exit_code == 1
     assert "train.fr has 3 lines" in out.output and "train.en has 2 lines" in out.output
+
+
+def test_speech_trains_on_ray_and_decodes_with_a_character_lm(corpus_and_vocab, ray_session, tmp_path):
+    from seqpipe.cli import app
+    from seqpipe.config import SpeechConfig
+    from seqpipe.lm.stage import run_lm
+    from seqpipe.speech.stage import run_speech, with_demo_data
+
+    corpus, vocab, _ = corpus_and_vocab
+    runtime = RuntimeConfig(state_dir=str(tmp_path / "state"))
+    char_lm = run_lm(LmConfig(level="char", out=str(tmp_path / "lm"), dev_sentences=50, max_sentences=500,
+                              encoder=EncoderConfig(hidden=32, layers=1, bidirectional=False),
+                              train=TrainConfig(epochs=1, num_workers=1)), corpus, vocab, runtime)
+    cfg = with_demo_data(SpeechConfig(out=str(tmp_path / "asr"), n_mels=40, beam=4, beam_utterances=5,
+                                      encoder=EncoderConfig(cell="gru", hidden=32, layers=1),
+                                      train=TrainConfig(epochs=1, num_workers=2, batch_size=8)),
+                         str(tmp_path / "demo"), 40)
+    result = run_speech(cfg, runtime, fusion_lm=char_lm.uri)
+    m = result.metrics
+    for name in ("greedy", "beam", "beam_lm"):
+        assert 0 <= m[f"cer_{name}"] and m[f"rtf_{name}"] > 0
+    assert m["train_frames_per_s"] > 0 and m["test_utterances"] > 0
+    wav = next((tmp_path / "demo").rglob("test-*.wav"))
+    out = CliRunner().invoke(app, ["transcribe", "--model", result.uri, str(wav), "--beam", "4", "--lm", char_lm.uri])
+    assert out.exit_code == 0 and out.stdout.startswith(str(wav)), out.output

@@ -41,6 +41,7 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
         "ingest": {"sources": [str(tmp_path / "in")], "shard_mb": 0.005},
         "vocab": {"min_count": 2},
         "embeddings": {"dim": 16, "epochs": 1, "num_workers": 2},
+        "downstream": ["ner", "lm", "translation"],  # speech: in the demo test below
         "ner": {"train_path": str(ner_data / "train.txt"), "test_path": str(ner_data / "test.txt"),
                 "encoder": small, "train": {"epochs": 1}},
         "lm": {"dev_sentences": 20, "max_len": 16, "encoder": {**small, "bidirectional": False}, "train": {"epochs": 1}},
@@ -114,8 +115,13 @@ def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, pr
     monkeypatch.chdir(tmp_path)
     cfg = PipelineConfig.model_validate({
         "runtime": {"state_dir": ".seqpipe", "executor": "local"},
-        "demo": {"max_mb": 0.3, "ner_sentences": 100}, "vocab": {"min_count": 1}, "embeddings": {"dim": 8, "epochs": 1},
-        "downstream": ["ner"], "ner": {"encoder": {"hidden": 8}, "train": {"epochs": 1, "num_workers": 1}}})
+        "vocab": {"min_count": 1}, "embeddings": {"dim": 8, "epochs": 1},
+        "downstream": ["ner", "speech"], "ner": {"encoder": {"hidden": 8}, "train": {"epochs": 1, "num_workers": 1}},
+        "demo": {"max_mb": 0.3, "ner_sentences": 100, "speech_utterances": 30},
+        "lm": {"dev_sentences": 20, "max_sentences": 300, "encoder": {"hidden": 16, "layers": 1, "bidirectional": False},
+               "train": {"epochs": 1, "num_workers": 1}},
+        "speech": {"n_mels": 40, "beam": 2, "beam_utterances": 3, "encoder": {"hidden": 16, "layers": 1},
+                   "train": {"epochs": 1, "num_workers": 1}}})
     summary = pipeline(config=cfg)
     assert summary["corpus"]["counts"]["tokens"] > 20_000
     demo = next((tmp_path / ".seqpipe" / "demo").glob("docstrings-*"))
@@ -125,3 +131,6 @@ def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, pr
     assert [m.step for m in client.get_metric_history(pretrain.info.run_id, "loss")] == [1]
     assert Path(summary["ner"]["uri"], "model.pt").exists()
     assert next((tmp_path / ".seqpipe" / "demo").glob("ner-demo-*/train.txt")).exists()
+    stages = {r.data.tags.get("seqpipe.stage") for r in runs}
+    assert {"ner", "lm-char", "speech"} <= stages, "speech fuses with the corpus's character LM, trained for it"
+    assert "cer_beam_lm" in summary["speech"]["metrics"]

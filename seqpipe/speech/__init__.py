@@ -1,0 +1,1 @@
+"""Speech recognition: audio, features, manifests, demo voices, the CTC task and stage."""
