@@ -242,6 +242,8 @@ class SpeechConfig(Strict):
     time_masks: int = Field(2, ge=0, description="SpecAugment: time spans masked per utterance (each at most 1/5).")
     time_width: int = Field(40, ge=0)
     beam: int = Field(16, ge=1, description="Prefix beam search width.")
+    beam_prune: float = Field(-5.0, le=0, description="Labels with a frame log-probability below this are not tried "
+                              "as extensions (the best `beam` always are).")
     lm_alpha: float = Field(0.5, ge=0, description="Weight of the character LM in shallow fusion.")
     lm_beta: float = Field(1.0, description="Bonus per emitted character (offsets the LM's preference for short output).")
     beam_utterances: int = Field(300, ge=1, description="Test utterances decoded with beam search (greedy: all); "

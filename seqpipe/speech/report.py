@@ -13,11 +13,19 @@ from seqpipe.decoding.ctc import greedy, prefix_beam_search
 from seqpipe.speech.training import build_model, emissions, error_rates, labels_to_text, load_split
 
 
+class _LMState:
+    """A prefix's LM state, computed only when the prefix is extended (most never are)."""
+    __slots__ = ("parent", "token", "log_probs", "rnn")
+
+    def __init__(self, parent, token: int, log_probs=None, rnn=None):
+        self.parent, self.token, self.log_probs, self.rnn = parent, token, log_probs, rnn
+
+
 class RecurrentCharLM:
     """A character-level language-model folder as the CharLM of CTC prefix beam search.
 
-    A state is (log-probabilities of the next character, the RNN state); scoring a label
-    reads its log-probability and runs one RNN step for the extended prefix.
+    A state holds the log-probabilities of the next character and the RNN state; the RNN
+    step of an extended prefix runs only when that prefix is itself extended or ended.
     """
 
     def __init__(self, folder: str | Path, alphabet: str):
@@ -30,20 +38,24 @@ class RecurrentCharLM:
         self.tokens = [self.lm.index.get(c, unk) for c in alphabet]  # label i (from 1) -> LM token
         self.bos, self.eos = self.lm.index["<bos>"], self.lm.index["<eos>"]
 
-    def _after(self, token: int, rnn_state):
-        with torch.no_grad():
-            log_probs, rnn_state = self.lm.model.log_probs(torch.tensor([[token]]), rnn_state)
-        return log_probs[0, -1], rnn_state
+    def _resolve(self, state: _LMState) -> _LMState:
+        if state.log_probs is None:
+            parent = self._resolve(state.parent) if state.parent is not None else None
+            with torch.no_grad():
+                log_probs, state.rnn = self.lm.model.log_probs(torch.tensor([[state.token]]),
+                                                               parent.rnn if parent else None)
+            state.log_probs, state.parent = log_probs[0, -1], None
+        return state
 
-    def initial(self):
-        return self._after(self.bos, None)
+    def initial(self) -> _LMState:
+        return _LMState(None, self.bos)
 
-    def score(self, state, label: int):
+    def score(self, state: _LMState, label: int):
         token = self.tokens[label - 1]
-        return float(state[0][token]), self._after(token, state[1])
+        return float(self._resolve(state).log_probs[token]), _LMState(state, token)
 
-    def end(self, state) -> float:
-        return float(state[0][self.eos])
+    def end(self, state: _LMState) -> float:
+        return float(self._resolve(state).log_probs[self.eos])
 
 
 def load_acoustic_model(folder: Path):
@@ -63,10 +75,10 @@ def evaluate_model(folder: Path, cfg: SpeechConfig, fusion_lm: str | None) -> di
     metrics = {"evaluated_on": split, "test_utterances": len(examples), "test_audio_seconds": audio}
     lm = RecurrentCharLM(fusion_lm, alphabet) if fusion_lm else None
     decoders = {"greedy": lambda lp: greedy(lp)[0],
-                "beam": lambda lp: prefix_beam_search(lp, cfg.beam, lm=None, beta=0.0)[0][0]}
+                "beam": lambda lp: prefix_beam_search(lp, cfg.beam, lm=None, beta=0.0, prune=cfg.beam_prune)[0][0]}
     if lm is not None:
         decoders["beam_lm"] = lambda lp: prefix_beam_search(lp, cfg.beam, lm=lm, alpha=cfg.lm_alpha,
-                                                            beta=cfg.lm_beta)[0][0]
+                                                            beta=cfg.lm_beta, prune=cfg.beam_prune)[0][0]
     for name, decode in decoders.items():
         subset = outputs if name == "greedy" else outputs[: cfg.beam_utterances]
         started = time.perf_counter()

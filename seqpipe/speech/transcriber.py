@@ -24,7 +24,7 @@ class Transcriber:
         self.logmel = LogMel(f["sample_rate"], f["n_fft"], f["hop"], f["n_mels"])
 
     def transcribe(self, path: str | Path, beam: int = 0, lm: str | None = None, alpha: float = 0.5,
-                   beta: float = 1.0) -> str:
+                   beta: float = 1.0, prune: float = -5.0) -> str:
         """The text of an audio file (any rate, resampled): greedy (beam 0) or prefix beam search,
         fused with a character LM folder when given."""
         wave = read_audio(path, self.logmel.sample_rate)
@@ -34,5 +34,5 @@ class Transcriber:
         if beam == 0:
             return labels_to_text(greedy(log_probs[0])[0], self.alphabet)
         fusion = RecurrentCharLM(lm, self.alphabet) if lm else None
-        best = prefix_beam_search(log_probs[0], beam, lm=fusion, alpha=alpha, beta=beta if fusion else 0.0)
+        best = prefix_beam_search(log_probs[0], beam, lm=fusion, alpha=alpha, beta=beta if fusion else 0.0, prune=prune)
         return labels_to_text(best[0][0], self.alphabet)
