@@ -71,10 +71,12 @@ def prepare(folder: Path, cfg: LmConfig, corpus_uri: str, vocab_uri: str, embedd
     if len(offsets) < 3:
         raise InputError(f"{corpus_uri}: too few sentences for a language model ({len(offsets) - 1})")
     train_rows, dev_rows = split_rows(len(offsets) - 1, cfg.dev_sentences, cfg.max_sentences, cfg.train.seed)
+    targets = {}
     for split, rows in (("train", train_rows), ("dev", dev_rows)):
         flat, flat_offsets = with_boundaries(ids, offsets, rows, bos, eos)
         np.save(folder / f"{split}_ids.npy", flat)
         np.save(folder / f"{split}_offsets.npy", flat_offsets)
+        targets[split] = _targets(flat, bos)
     (folder / "tokens.txt").write_text("".join(t + "\n" for t in vocab.tokens), encoding="utf-8")
     corpus_cfg = read_json(Path(corpus_uri) / "manifest.json")["config"]
     write_json(folder / "text.json", {"level": cfg.level, "normalize": corpus_cfg["normalize"],
@@ -90,8 +92,7 @@ def prepare(folder: Path, cfg: LmConfig, corpus_uri: str, vocab_uri: str, embedd
     write_json(folder / "model.json", {"num_tokens": len(vocab), "dim": dim, "freeze": cfg.embeddings.freeze,
                                        "encoder": cfg.encoder.model_dump(), "max_len": cfg.max_len,
                                        "cutoffs": cfg.adaptive_cutoffs if cfg.level == "word" else []})
-    train_targets = _targets(np.load(folder / "train_ids.npy"), bos)
-    dev_targets = _targets(np.load(folder / "dev_ids.npy"), bos)
+    train_targets, dev_targets = targets["train"], targets["dev"]
     return {"train_sentences": len(train_rows), "dev_sentences": len(dev_rows), "train_tokens": len(train_targets),
             "vocab_size": len(vocab), "embedding_coverage": coverage.get("coverage", 0.0),
             "unk_rate": float(np.mean(dev_targets == unk)) if len(dev_targets) else 0.0,

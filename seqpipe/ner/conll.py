@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from seqpipe.errors import InputError, RejectRateExceeded
+from seqpipe.errors import InputError
+from seqpipe.rejects import enforce_reject_policy
 from seqpipe.ner import schemes
 
 REJECT_TEXT_CHARS = 2000
@@ -94,7 +95,8 @@ def read_conll(paths: str | Path | list, token_column: int = 0, tag_column: int 
             (sentences if isinstance(result, Sentence) else rejects).append(result)
     data = ConllData(sentences, rejects, len(sentences) + len(rejects),
                      "+".join(dict.fromkeys(schemes_seen)), [str(f) for f in files])
-    _apply_reject_policy(data, max_reject_rate)
+    enforce_reject_policy([(f"{r.source}:{r.line}", r.reason) for r in data.rejects], data.read, max_reject_rate,
+                          "sentences", "ner.max_reject_rate", data.files)
     return data
 
 
@@ -248,26 +250,6 @@ def _convert(raw: _RawSentence, path: Path, token_column: int, tag_column: int, 
                 reason = f"{tag} has type {parsed[1]}, which is not in the labels ({', '.join(sorted(allowed_types))})"
                 return raw.reject(str(path), raw.lines[index].number, reason)
     return Sentence(tokens, converted, str(path), raw.lines[0].number)
-
-
-def _apply_reject_policy(data: ConllData, max_reject_rate: float) -> None:
-    if not data.sentences and not data.rejects:
-        raise InputError(f"{', '.join(data.files)}: no sentences found")
-    if not data.rejects:
-        return
-    first = data.rejects[0]
-    counts = f"{len(data.rejects)} of {data.read} sentences rejected"
-    if max_reject_rate <= 0:
-        raise InputError(f"{first.source}:{first.line}: {first.reason} "
-                         f"({counts}; set ner.max_reject_rate to accept and skip them)")
-    if not data.sentences:
-        raise InputError(f"{first.source}:{first.line}: {first.reason} (all {data.read} sentences rejected)")
-    rate = len(data.rejects) / data.read
-    if rate > max_reject_rate:
-        examples = "; ".join(f"{r.source}:{r.line}: {r.reason}" for r in data.rejects[1:3])
-        more = f"; then {examples}" if examples else ""
-        raise RejectRateExceeded(f"{first.source}:{first.line}: {first.reason}{more} "
-                                 f"({counts}, {rate:.1%} > ner.max_reject_rate {max_reject_rate:.1%})")
 
 
 def write_conll(path: str | Path, sentences: Iterable) -> Path:

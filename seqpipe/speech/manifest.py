@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from seqpipe.errors import InputError, RejectRateExceeded
+from seqpipe.errors import InputError
+from seqpipe.rejects import enforce_reject_policy
 from seqpipe.speech.audio import AUDIO_SUFFIXES, check_audio, ctc_min_frames
 
 __all__ = ["ALPHABET", "Utterance", "Reject", "SpeechData", "read_manifest", "normalise_transcript",
@@ -83,7 +84,8 @@ def read_manifest(path: str | Path, max_reject_rate: float = 0.0, path_field: st
         result = record if isinstance(record, Reject) else _check(*record, alphabet)
         (rejects if isinstance(result, Reject) else utterances).append(result)
     data = SpeechData(utterances, rejects, len(utterances) + len(rejects), files)
-    _apply_reject_policy(data, max_reject_rate)
+    enforce_reject_policy([(f"{r.origin}:{r.line}", r.reason) for r in data.rejects], data.read, max_reject_rate,
+                          "utterances", SETTING, data.files)
     return data
 
 
@@ -117,26 +119,6 @@ def _check(raw: Utterance, text: str, alphabet: str) -> Utterance | Reject:
 
 def _reject(origin: str, line: int, reason: str, text: str) -> Reject:
     return Reject(str(origin), line, reason, text[:REJECT_TEXT_CHARS])
-
-
-def _apply_reject_policy(data: SpeechData, max_reject_rate: float) -> None:
-    if not data.utterances and not data.rejects:
-        raise InputError(f"{', '.join(data.files)}: no utterances found")
-    if not data.rejects:
-        return
-    first = data.rejects[0]
-    counts = f"{len(data.rejects)} of {data.read} utterances rejected"
-    if max_reject_rate <= 0:
-        raise InputError(f"{first.origin}:{first.line}: {first.reason} "
-                         f"({counts}; set {SETTING} to accept and skip them)")
-    if not data.utterances:
-        raise InputError(f"{first.origin}:{first.line}: {first.reason} (all {data.read} utterances rejected)")
-    rate = len(data.rejects) / data.read
-    if rate > max_reject_rate:
-        examples = "; ".join(f"{r.origin}:{r.line}: {r.reason}" for r in data.rejects[1:3])
-        more = f"; then {examples}" if examples else ""
-        raise RejectRateExceeded(f"{first.origin}:{first.line}: {first.reason}{more} "
-                                 f"({counts}, {rate:.1%} > {SETTING} {max_reject_rate:.1%})")
 
 
 # ----------------------------------------------------------------------------- manifests

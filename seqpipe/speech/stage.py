@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file, sha256_json, write_json
 from seqpipe.config import RuntimeConfig, SpeechConfig
-from seqpipe.errors import InputError, RejectRateExceeded
+from seqpipe.errors import InputError
+from seqpipe.rejects import enforce_reject_policy
 from seqpipe.speech.manifest import Reject, SpeechData, read_manifest
 
 CHUNK = 64  # utterances per feature task
@@ -87,7 +88,9 @@ def prepare(folder: Path, cfg: SpeechConfig, data: dict[str, SpeechData], runtim
             for split, d in data.items() for i in range(0, len(d.utterances), CHUNK)]
     audio_rejects = [Reject(*r) for found in run_tasks(extract_features, jobs, runtime) for r in found]
     rejects = [r for d in data.values() for r in d.rejects] + audio_rejects
-    _check_reject_rate(rejects, sum(d.read for d in data.values()), cfg.max_reject_rate)
+    enforce_reject_policy([(f"{r.origin}:{r.line}", r.reason) for r in rejects], sum(d.read for d in data.values()),
+                          cfg.max_reject_rate, "utterances", "speech.max_reject_rate",
+                          [f for d in data.values() for f in d.files])
     write_json(folder / "model.json", {
         "alphabet": cfg.alphabet, "features": features,
         "model": {"conv_layers": cfg.conv_layers, "conv_channels": cfg.conv_channels, "cell": cfg.encoder.cell,
@@ -129,18 +132,6 @@ def extract_features(folder: str, split: str, index: int, items: list, features:
              frame_offsets=offsets, labels=np.concatenate(labels) if labels else np.zeros(0, np.int16),
              label_offsets=label_offsets, seconds=np.array(seconds), ids=np.array(ids))
     return rejects
-
-
-def _check_reject_rate(rejects: list[Reject], read: int, max_rate: float) -> None:
-    if not rejects:
-        return
-    first = "; ".join(f"{r.origin}:{r.line}: {r.reason}" for r in rejects[:3])
-    if max_rate == 0:
-        raise InputError(f"{first} ({len(rejects)} of {read} utterances rejected; set speech.max_reject_rate "
-                         "to accept and skip them)")
-    if len(rejects) / max(read, 1) > max_rate:
-        raise RejectRateExceeded(f"{len(rejects)} of {read} utterances rejected, over speech.max_reject_rate "
-                                 f"{max_rate}: {first}")
 
 
 def _train(folder: Path, cfg: SpeechConfig, runtime, input_hash: str, run_id) -> dict:

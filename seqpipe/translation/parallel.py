@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from seqpipe.errors import InputError, RejectRateExceeded
+from seqpipe.errors import InputError
+from seqpipe.rejects import enforce_reject_policy
 
 REJECT_TEXT_CHARS = 2000
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -92,7 +93,8 @@ def read_parallel(source: str | Path | None = None, target: str | Path | None = 
         result = record if isinstance(record, Reject) else _check_pair(record, max_chars)
         (rejects if isinstance(result, Reject) else pairs).append(result)
     data = ParallelData(pairs, rejects, len(pairs) + len(rejects), files)
-    _apply_reject_policy(data, max_reject_rate)
+    enforce_reject_policy([(f"{r.origin}:{r.line}", r.reason) for r in data.rejects], data.read, max_reject_rate,
+                          "pairs", SETTING, data.files, long_unit="sentence pairs")
     return data
 
 
@@ -152,26 +154,6 @@ def _check_pair(record: _Raw, max_chars: int) -> Pair | Reject:
 
 def _reject(origin: str, line: int, reason: str, raw: str) -> Reject:
     return Reject(origin, line, reason, raw[:REJECT_TEXT_CHARS])
-
-
-def _apply_reject_policy(data: ParallelData, max_reject_rate: float) -> None:
-    if not data.pairs and not data.rejects:
-        raise InputError(f"{', '.join(data.files)}: no sentence pairs found")
-    if not data.rejects:
-        return
-    first = data.rejects[0]
-    counts = f"{len(data.rejects)} of {data.read} pairs rejected"
-    if max_reject_rate <= 0:
-        raise InputError(f"{first.origin}:{first.line}: {first.reason} "
-                         f"({counts}; set {SETTING} to accept and skip them)")
-    if not data.pairs:
-        raise InputError(f"{first.origin}:{first.line}: {first.reason} (all {data.read} pairs rejected)")
-    rate = len(data.rejects) / data.read
-    if rate > max_reject_rate:
-        examples = "; ".join(f"{r.origin}:{r.line}: {r.reason}" for r in data.rejects[1:3])
-        more = f"; then {examples}" if examples else ""
-        raise RejectRateExceeded(f"{first.origin}:{first.line}: {first.reason}{more} "
-                                 f"({counts}, {rate:.1%} > {SETTING} {max_reject_rate:.1%})")
 
 
 # ----------------------------------------------------------------------------- bytes and lines
