@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install pipeline test test-fast bench-ingest clean
+.PHONY: install pipeline test test-fast test-faults bench-ingest clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m 'not slow'
+
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -q tests/faults
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import lzma
+import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -15,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import zstandard
 
 from seqpipe.errors import InputError
 from seqpipe.sources import Piece, Source, load_hf, open_binary
@@ -23,6 +26,8 @@ BLOCK = 8 << 20
 BATCH_RECORDS = 20_000
 RAW_KEEP = 4096  # bytes of a rejected record kept in rejects/ (the reason says how long it was)
 UTF8_BOM = b"\xef\xbb\xbf"
+# What a truncated or corrupt .gz/.bz2/.xz/.zst file raises part way through (gzip's BadGzipFile is an OSError).
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 
 
 @dataclass
@@ -45,6 +50,15 @@ class Batch:
 
 def read_piece(source: Source, piece: Piece, cfg) -> Iterator[Batch]:
     """Dispatch on the source's format; `cfg` is the IngestConfig."""
+    try:
+        yield from _read_format(source, piece, cfg)
+    except DECOMPRESSION_ERRORS as err:
+        if source.compression is None:
+            raise
+        raise InputError(f"{source.uri}: cannot be decompressed as {source.compression}: {err}") from None
+
+
+def _read_format(source: Source, piece: Piece, cfg) -> Iterator[Batch]:
     if source.format == "txt" and cfg.txt_unit == "file":
         yield from read_text_file(source, cfg.encoding)
     elif source.format == "txt":
@@ -90,7 +104,7 @@ def read_json(source: Source, piece: Piece, cfg) -> Iterator[Batch]:
     """JSON Lines, or a .json file holding one array of objects."""
     with open_binary(source) as f:
         f.seek(piece.start)
-        head = f.read(64).lstrip()
+        head = f.read(64).removeprefix(UTF8_BOM).lstrip()
         f.seek(piece.start)
         if source.format == "json" and head.startswith(b"["):
             yield from _read_json_array(source, f, cfg)
@@ -99,6 +113,7 @@ def read_json(source: Source, piece: Piece, cfg) -> Iterator[Batch]:
         line = piece.first_line
         for block in _line_blocks(f, piece):
             for raw in block.split(b"\n")[: block.count(b"\n") + (not block.endswith(b"\n"))]:
+                raw = raw.removeprefix(UTF8_BOM) if line == 1 else raw
                 text, reason = _json_text(raw, cfg.encoding, cfg.text_field)
                 if reason:
                     rejects.append(Reject(line, reason, raw[:RAW_KEEP]))
@@ -118,30 +133,32 @@ def read_csv(source: Source, cfg) -> Iterator[Batch]:
     with open_binary(source) as f:
         reader = csv.reader(_decoded_lines(f, cfg.encoding, state, rejects), delimiter=delimiter, quoting=quoting)
         try:
-            header = next(reader)
-        except StopIteration:
-            yield Batch(np.array([], np.int64), pa.array([], pa.string()), rejects)
-            return
+            header = next(reader, None)
         except csv.Error as err:
             raise InputError(f"{source.uri}:1: cannot read the CSV header ({err})") from None
+        if rejects:  # an undecodable line before or at the header: no row can be trusted
+            raise InputError(f"{source.uri}:{rejects[0].line}: cannot read the CSV header ({rejects[0].reason})")
+        if header is None:
+            yield Batch(np.array([], np.int64), pa.array([], pa.string()))
+            return
         column = _require_column(source, header, cfg.text_field)
         records, texts = [], []
-        start = state["line"] + 1
         while True:
+            state["start"] = None  # the line the next row starts on (undecodable lines are skipped)
             try:
                 row = next(reader)
             except StopIteration:
                 break
             except csv.Error as err:
-                rejects.append(Reject(start, f"malformed CSV: {err}"))
                 row = None
+                rejects.append(Reject(state["start"] or state["line"], f"malformed CSV: {err}"))
+            start = state["start"] or state["line"]
             if row is not None and row and len(row) != len(header):
                 raw = delimiter.join(row).encode()[:RAW_KEEP]
                 rejects.append(Reject(start, f"expected {len(header)} fields, got {len(row)}", raw))
             elif row is not None:
                 records.append(start)
                 texts.append(row[column] if row else "")
-            start = state["line"] + 1
             if len(records) + len(rejects) >= BATCH_RECORDS:
                 yield Batch(np.array(records, np.int64), pa.array(texts, pa.string()), rejects[:])
                 records, texts = [], []
@@ -166,9 +183,20 @@ def read_arrow_batches(source: Source, batches, text_field: str) -> Iterator[Bat
 
 def _parquet_batches(source: Source, text_field: str):
     with open_binary(source) as f:
-        parquet = pq.ParquetFile(f)
-        _require_column(source, parquet.schema_arrow.names, text_field)
-        for batch in parquet.iter_batches(batch_size=BATCH_RECORDS, columns=[text_field]):
+        try:
+            parquet = pq.ParquetFile(f)
+            names = parquet.schema_arrow.names
+        except (OSError, pa.ArrowException) as err:
+            raise InputError(f"{source.uri}: not a readable Parquet file: {err}") from None
+        _require_column(source, names, text_field)
+        batches = parquet.iter_batches(batch_size=BATCH_RECORDS, columns=[text_field])
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, pa.ArrowException) as err:  # a corrupt page
+                raise InputError(f"{source.uri}: not a readable Parquet file: {err}") from None
+            if batch is None:
+                return
             yield pa.Table.from_batches([batch])
 
 
@@ -234,9 +262,13 @@ def _decoded_lines(f, encoding: str, state: dict, rejects: list[Reject]) -> Iter
     for number, raw in enumerate(f, 1):
         state["line"] = number
         try:
-            yield raw.decode(encoding).removeprefix("\ufeff")
+            text = raw.decode(encoding)
         except UnicodeDecodeError as err:
             rejects.append(Reject(number, _decode_reason(err, encoding, raw), raw[:RAW_KEEP]))
+            continue
+        if state.get("start") is None:
+            state["start"] = number
+        yield text.removeprefix("\ufeff")
 
 
 def _json_text(raw: bytes, encoding: str, text_field: str) -> tuple[str | None, str | None]:
@@ -249,6 +281,8 @@ def _json_text(raw: bytes, encoding: str, text_field: str) -> tuple[str | None, 
         return None, _decode_reason(err, encoding, raw)
     except json.JSONDecodeError as err:
         return None, f"malformed JSON: {err.msg} at column {err.colno}"
+    except RecursionError:
+        return None, "malformed JSON: nested too deeply"
     return _field_text(value, text_field)
 
 
@@ -266,8 +300,8 @@ def _field_text(value, text_field: str) -> tuple[str | None, str | None]:
 
 def _read_json_array(source: Source, f, cfg) -> Iterator[Batch]:
     try:
-        items = json.loads(f.read().decode(cfg.encoding))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        items = json.loads(f.read().removeprefix(UTF8_BOM).decode(cfg.encoding))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise InputError(f"{source.uri}: not a valid JSON array ({err})") from None
     records, texts, rejects = [], [], []
     for i, item in enumerate(items, 1):

@@ -18,6 +18,7 @@ import bz2
 import gzip
 import lzma
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -148,7 +149,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         with opener(path, "rb") as f:
             return f.read()
-    except (OSError, EOFError, lzma.LZMAError) as err:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
         raise InputError(f"{path}: cannot be read: {err}") from None
 
 
@@ -177,7 +178,7 @@ def _read_raw_sentences(path: Path, encoding: str, token_column: int, tag_column
     current: list[_Line] = []
     for number, text, problem in _decoded_lines(path, encoding):
         stripped = text.strip(" \t\r\n\f\v")
-        if not stripped or stripped.split()[0] == DOCSTART:
+        if not stripped or stripped.split()[:1] == [DOCSTART]:  # split() also splits at NBSP, "\x1c"...
             if current:
                 sentences.append(_RawSentence(current))
             current = []

@@ -20,6 +20,7 @@ from scipy.signal import resample_poly
 from seqpipe.errors import InputError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+SAMPLE_RATES = (1_000, 384_000)  # Hz: outside, a header is broken (and resampling would need gigabytes)
 
 
 class AudioError(InputError):
@@ -46,6 +47,10 @@ def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
         raise AudioError(path, f"unreadable audio ({_short(err)})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "empty audio (0 samples)")
+    if not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
+        raise AudioError(path, f"sample rate {rate} Hz outside {SAMPLE_RATES[0]}-{SAMPLE_RATES[1]} Hz")
+    if not np.isfinite(data).all():  # float WAV can hold NaN or infinity; training on them gives NaN
+        raise AudioError(path, "non-finite samples (NaN or infinity)")
     wave = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     return resample(wave, rate, sample_rate)
 

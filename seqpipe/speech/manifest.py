@@ -105,7 +105,7 @@ def outside_alphabet(text: str, alphabet: str = ALPHABET) -> list[str]:
 
 def _check(raw: Utterance, text: str, alphabet: str) -> Utterance | Reject:
     """The utterance with its transcript normalised, or why it cannot be used."""
-    if not Path(raw.path).is_file():
+    if not _is_file(Path(raw.path)):
         return _reject(raw.origin, raw.line, f"missing audio file {raw.path}", text)
     transcript = normalise_transcript(raw.transcript)
     if not transcript:
@@ -119,6 +119,14 @@ def _check(raw: Utterance, text: str, alphabet: str) -> Utterance | Reject:
 
 def _reject(origin: str, line: int, reason: str, text: str) -> Reject:
     return Reject(str(origin), line, reason, text[:REJECT_TEXT_CHARS])
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file(), and False for a name the file system refuses (too long, say)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 # ----------------------------------------------------------------------------- manifests
@@ -149,7 +157,10 @@ def _record(path: Path, row: dict, fields: tuple, line: int, text: str) -> tuple
     seconds = _seconds(duration)
     if seconds is False:
         return _reject(str(path), line, f"duration {duration!r} is not a number of seconds", text)
-    audio = path.absolute().parent / Path(row[path_field].strip()).expanduser()
+    try:
+        audio = path.absolute().parent / Path(row[path_field].strip()).expanduser()
+    except RuntimeError:  # "~name/..." for a user this machine does not know
+        return _reject(str(path), line, f"cannot expand ~ in the audio path {row[path_field].strip()!r}", text)
     speaker = "" if row.get(speaker_field) is None else str(row[speaker_field]).strip()
     return Utterance(str(audio), row[transcript_field], speaker, seconds, str(path), line), text
 
@@ -184,9 +195,9 @@ def _table_rows(path: Path, delimiter: str, *fields: str) -> Iterator[tuple[Utte
             cells = next(reader)
         except StopIteration:
             return
-        except csv.Error as err:
+        except csv.Error as err:  # a field over the size limit, or the end inside quotes: read on
             yield _reject(str(path), line, f"row does not parse: {err}", "")
-            return
+            continue
         raw = delimiter.join(cells)
         if not any(cell.strip() for cell in cells):
             continue
@@ -199,7 +210,7 @@ def _table_rows(path: Path, delimiter: str, *fields: str) -> Iterator[tuple[Utte
 
 
 def _jsonl_rows(path: Path, *fields: str) -> Iterator[tuple[Utterance, str] | Reject]:
-    lines = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").splitlines()
+    lines = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").split("\n")
     for line, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -207,6 +218,9 @@ def _jsonl_rows(path: Path, *fields: str) -> Iterator[tuple[Utterance, str] | Re
             row = json.loads(text)
         except json.JSONDecodeError as err:
             yield _reject(str(path), line, f"row does not parse: {err.msg} at column {err.colno}", text)
+            continue
+        except RecursionError:
+            yield _reject(str(path), line, "row does not parse: JSON nested too deeply", text)
             continue
         if not isinstance(row, dict):
             yield _reject(str(path), line, "row does not parse: not a JSON object", text)
@@ -251,11 +265,11 @@ def _hidden(path: Path, root: Path) -> bool:
 
 def _librispeech_rows(path: Path) -> Iterator[tuple[Utterance, str]]:
     text = path.read_bytes().decode("utf-8", errors="replace")
-    for line, raw in enumerate(text.splitlines(), start=1):
+    for line, raw in enumerate(text.split("\n"), start=1):  # not splitlines(): "\x0b", "\x1c"... end no line in a file
         if not raw.strip():
             continue
         utt_id, _, transcript = raw.strip().partition(" ")
-        audio = next((path.parent / (utt_id + s) for s in AUDIO_SUFFIXES if (path.parent / (utt_id + s)).is_file()),
+        audio = next((path.parent / (utt_id + s) for s in AUDIO_SUFFIXES if _is_file(path.parent / (utt_id + s))),
                      path.parent / (utt_id + ".flac"))
         yield Utterance(str(audio), transcript, utt_id.split("-")[0], None, str(path), line), raw
 

@@ -31,6 +31,7 @@ import lzma
 import random
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -164,7 +165,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         with opener(path, "rb") as f:
             return f.read()
-    except (OSError, EOFError, lzma.LZMAError) as err:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
         raise InputError(f"{path}: cannot be read: {err}") from None
 
 
@@ -282,6 +283,9 @@ def _jsonl_records(path: Path, lines: list[tuple[str, str]], source_field: str,
         except json.JSONDecodeError as err:
             yield _reject(str(path), number, f"not valid JSON: {err.msg} at column {err.colno}", text)
             continue
+        except RecursionError:
+            yield _reject(str(path), number, "not valid JSON: nested too deeply", text)
+            continue
         if not isinstance(obj, dict):
             yield _reject(str(path), number, f"not a JSON object ({_json_type(obj)})", text)
             continue
@@ -333,9 +337,9 @@ def _csv_records(path: Path, source_field: str, target_field: str, encoding: str
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as err:
+        except csv.Error as err:  # a field over the size limit, or the end inside quotes: read on
             yield _reject(str(path), number, f"not readable as CSV: {err}", "")
-            return
+            continue
         raw = ",".join(row).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
         if not row or not any(cell.strip() for cell in row):
             continue
@@ -364,7 +368,10 @@ def _parquet_records(path: Path, source_field: str, target_field: str) -> Iterat
         kind = schema.field(field).type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise InputError(f"{path}: column {field!r} holds {kind}, expected strings")
-    table = pq.read_table(path, columns=[source_field, target_field])
+    try:
+        table = pq.read_table(path, columns=[source_field, target_field])
+    except (OSError, pa.ArrowException) as err:  # a sound footer over corrupt pages
+        raise InputError(f"{path}: not a readable Parquet file: {err}") from None
     sources = table.column(source_field).to_pylist()
     targets = table.column(target_field).to_pylist()
     for number, (src, tgt) in enumerate(zip(sources, targets), start=1):

@@ -1,0 +1,18 @@
+"""Fault tests' shared registry: each test adds to COUNTS, and the run ends with one summary line.
+
+Fault tests of any kind count what they did here (`from .conftest import COUNTS`); the
+summary prints every counter that is not zero.
+"""
+from __future__ import annotations
+
+COUNTS = {"bad inputs tried": 0, "crashes": 0, "faults injected": 0, "records lost": 0}
+READERS: set[str] = set()  # the readers the bad inputs went through
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if COUNTS["bad inputs tried"]:
+        terminalreporter.write_line(f"fuzz: {COUNTS['bad inputs tried']} bad inputs tried, "
+                                    f"{len(READERS)} readers, {COUNTS['crashes']} crashes")
+    others = {name: n for name, n in COUNTS.items() if n and name not in ("bad inputs tried", "crashes")}
+    if others:
+        terminalreporter.write_line("faults: " + ", ".join(f"{n} {name}" for name, n in others.items()))
