@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,6 +34,28 @@ class RuntimeConfig(Strict):
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; null = SQLite under state_dir.")
     experiment: str = "seqpipe"
 
+
+
+class ServicesConfig(Strict):
+    host: str = Field("127.0.0.1", description="Address `seqpipe up` binds the Prefect and MLflow servers to; "
+                      "0.0.0.0 exposes them to the network (they have no authentication).")
+    prefect_port: int = Field(4200, ge=1, le=65535)
+    mlflow_port: int = Field(5000, ge=1, le=65535)
+    start_timeout_s: float = Field(120.0, gt=0, description="How long `seqpipe up` waits for a server to answer.")
+
+
+class ScheduleConfig(Strict):
+    cron: str = Field("0 2 * * *", description="When the nightly retraining (the `pipeline` deployment) runs.")
+    timezone: str = Field("UTC", description="IANA time zone of the cron expression, e.g. Europe/Paris.")
+    active: bool = Field(True, description="false = the schedule is created paused (resume it in the Prefect UI).")
+
+
+class PromotionConfig(Strict):
+    enabled: bool = Field(True, description="Gate every newly registered model version against the `champion` alias.")
+    margin: float = Field(0.0, ge=0, description="How much better (in the gate metric's own units: F1, BLEU, "
+                          "perplexity, CER) a version must be to become champion; equal or worse stays challenger.")
+    margins: dict[str, float] = Field(default_factory=dict, description="Per registered model, e.g. "
+                                      "{seqpipe-ner: 0.005}; overrides margin.")
 
 class DemoConfig(Strict):
     max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus built from installed packages' docstrings.")
@@ -256,6 +279,9 @@ class SpeechConfig(Strict):
 
 class PipelineConfig(Strict):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     demo: DemoConfig = Field(default_factory=DemoConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)
@@ -276,16 +302,23 @@ def config_hash(model: BaseModel) -> str:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
                 model: type[BaseModel] = PipelineConfig) -> Any:
-    """Read YAML (or the embedded defaults when path is None), apply overrides, validate."""
+    """Read YAML (or the embedded defaults when path is None), apply overrides, validate.
+
+    Precedence, lowest first: the YAML file, `SEQPIPE__SECTION__KEY=value` environment
+    variables (pipeline config only; see `_env_overrides`), then `overrides` (`--set`).
+    """
     data: dict = {}
     if path is not None:
         data = _read_yaml(Path(path))
-    for item in overrides:
+    env = _env_overrides(os.environ) if issubclass(model, PipelineConfig) else []
+    for item in env + list(overrides):
         _apply_override(data, item)
     try:
         return model.model_validate(data)
     except ValidationError as err:
         where = f" in {path}" if path else ""
+        if env:
+            where += " (with environment overrides " + ", ".join(_env_name(i) for i in env) + ")"
         raise ConfigError(f"invalid configuration{where}:\n" + format_validation_error(err)) from None
 
 
@@ -303,16 +336,36 @@ def format_validation_error(err: ValidationError) -> str:
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}" if not path.exists() else f"{path}: not a file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except yaml.reader.ReaderError as err:  # a character YAML forbids (NUL, say): a position, no mark
+        line = text.count("\n", 0, err.position) + 1
+        column = err.position - text.rfind("\n", 0, err.position)
+        raise ConfigError(f"{path}:{line}:{column}: not valid YAML (character #x{err.character:04x} "
+                          f"is not allowed)") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{path}: not valid YAML (nested too deeply)") from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
+    values, pending = 0, [data]
+    while pending:  # aliases share objects: a tiny file can expand exponentially ("billion laughs")
+        item = pending.pop()
+        values += 1
+        if values > 100_000:
+            raise ConfigError(f"{path}: too large: over 100000 values once aliases (*name) are expanded")
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -337,3 +390,25 @@ def _apply_override(data: dict, item: str) -> None:
             raise ConfigError(f"override {item!r}: {part} is not a section")
         node = child
     node[parts[-1]] = value
+
+
+ENV_PREFIX = "SEQPIPE__"
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[str]:
+    """`SEQPIPE__RUNTIME__TRACKING_URI=http://mlflow:5000` -> `runtime.tracking_uri=http://mlflow:5000`.
+
+    Names are case-insensitive, `__` separates the key path (single underscores belong to
+    the key), values are parsed as YAML like `--set`; sorted so that the result is stable.
+    """
+    items = []
+    for name in sorted(n for n in environ if n.upper().startswith(ENV_PREFIX)):
+        parts = name[len(ENV_PREFIX):].lower().split("__")
+        if not all(parts):
+            raise ConfigError(f"environment variable {name}: expected {ENV_PREFIX}SECTION__KEY=value")
+        items.append(".".join(parts) + "=" + environ[name])
+    return items
+
+
+def _env_name(item: str) -> str:
+    return ENV_PREFIX + item.partition("=")[0].replace(".", "__").upper()
