@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 
-from seqpipe import tracking
+from seqpipe import registry, tracking
 from seqpipe.config import (DemoConfig, EmbeddingsConfig, IngestConfig, LmConfig, NerConfig, PipelineConfig,
-                            RuntimeConfig, SpeechConfig, TranslationConfig, VocabConfig)
+                            PromotionConfig, RuntimeConfig, SpeechConfig, TranslationConfig, VocabConfig)
 from seqpipe.demo import build_demo_corpus
 from seqpipe.errors import SeqpipeError
 from seqpipe.ingest import IngestResult, run_ingest
@@ -63,15 +64,17 @@ def vocab_task(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig, parent
 
 @task(name="pretrain", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
 def pretrain_task(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfig,
-                  parent_run_id: str | None) -> PretrainResult:
+                  parent_run_id: str | None, promotion: PromotionConfig) -> tuple[PretrainResult, dict | None]:
     with tracking.stage_run(runtime, "pretrain", cfg, parent_run_id) as run_id:
         result = run_pretrain(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id=run_id)
-        # a reused folder was registered by the run that wrote it
+        # a reused folder was registered (and gated) by the run that wrote it
         version = tracking.log_embeddings(result.uri, result.reused,
                                           register_as=None if result.reused else "seqpipe-embeddings")
+        eval_set = registry.evaluation_set_hash([cfg.eval.analogies], {"top_n": cfg.eval.top_n})
+        decision = gate(promotion, "seqpipe-embeddings", version, result.metrics, eval_set)
     get_run_logger().info("embeddings %s (%s, model version %s): %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics)
-    return result
+    return result, decision
 
 
 @task(name="ner-demo-data")
@@ -82,28 +85,36 @@ def ner_demo_task(cfg: NerConfig, runtime: RuntimeConfig, demo: DemoConfig) -> N
 
 
 @task(name="ner", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def ner_task(cfg: NerConfig, embeddings_uri: str | None, runtime: RuntimeConfig, parent_run_id: str | None) -> NerResult:
+def ner_task(cfg: NerConfig, embeddings_uri: str | None, runtime: RuntimeConfig, parent_run_id: str | None,
+             promotion: PromotionConfig) -> tuple[NerResult, dict | None]:
     with tracking.stage_run(runtime, "ner", cfg, parent_run_id) as run_id:
         result = run_ner(cfg, runtime, embeddings_uri, mlflow_run_id=run_id)
         version = tracking.log_trained_model(result.uri, result.reused, "ner", None if result.reused else "seqpipe-ner",
                                              ["Yesterday, Harry Potter met Hermione Granger in London."])
+        eval_set = registry.evaluation_set_hash([cfg.test_path] if cfg.test_path else [cfg.train_path, cfg.dev_path],
+                                                {} if cfg.test_path else {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed})
+        decision = gate(promotion, "seqpipe-ner", version, result.metrics, eval_set)
     get_run_logger().info("NER tagger %s (%s, model version %s): test F1 %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics.get("test_f1"))
-    return result
+    return result, decision
 
 
 @task(name="lm", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def lm_task(cfg: LmConfig, corpus_uri: str, vocab_uri: str, embeddings_uri: str | None, runtime: RuntimeConfig,
-            parent_run_id: str | None, stage: str = "lm") -> LmResult:
+def lm_task(cfg: LmConfig, corpus: IngestResult, vocab_uri: str, embeddings_uri: str | None, runtime: RuntimeConfig,
+            parent_run_id: str | None, promotion: PromotionConfig, stage: str = "lm") -> tuple[LmResult, dict | None]:
     """stage "lm", or "lm-char": the character-level model that speech recognition fuses with."""
     with tracking.stage_run(runtime, stage, cfg, parent_run_id) as run_id:
-        result = run_lm(cfg, corpus_uri, vocab_uri, runtime, embeddings_uri, mlflow_run_id=run_id)
+        result = run_lm(cfg, corpus.uri, vocab_uri, runtime, embeddings_uri, mlflow_run_id=run_id)
         name = "seqpipe-lm" if stage == "lm" else "seqpipe-char-lm"
         version = tracking.log_trained_model(result.uri, result.reused, "lm", None if result.reused else name,
                                              ["apple and pear salad", "apple and pair salad"])
+        # the dev sentences are held out of the corpus: the same corpus and settings give the same set
+        eval_set = registry.evaluation_set_hash([], {"corpus": corpus.content_hash, "level": cfg.level,
+                                                     "dev_sentences": cfg.dev_sentences, "max_len": cfg.max_len})
+        decision = gate(promotion, name, version, result.metrics, eval_set)
     get_run_logger().info("language model %s (%s, model version %s): dev perplexity %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics.get("dev_perplexity"))
-    return result
+    return result, decision
 
 
 @task(name="translation-demo-data")
@@ -116,15 +127,22 @@ def translation_demo_task(cfg: TranslationConfig, runtime: RuntimeConfig, demo: 
 
 @task(name="translation", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
 def translation_task(cfg: TranslationConfig, embeddings_uri: str | None, runtime: RuntimeConfig,
-                     parent_run_id: str | None) -> translation_stage.TranslationResult:
+                     parent_run_id: str | None, promotion: PromotionConfig) -> tuple[translation_stage.TranslationResult,
+                                                                                     dict | None]:
     with tracking.stage_run(runtime, "translation", cfg, parent_run_id) as run_id:
         result = translation_stage.run_translation(cfg, runtime, embeddings_uri, mlflow_run_id=run_id)
         version = tracking.log_trained_model(result.uri, result.reused, "translation",
                                              None if result.reused else "seqpipe-translator",
                                              ["mardi 25 septembre 1984", "le 3 mars 2021"])
+        files = cfg.test_data if (cfg.test_data.table or cfg.test_data.source) else cfg.dev_data
+        split = {} if files is not cfg.dev_data or files.table or files.source else {
+            "train": cfg.train_data.model_dump(), "dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}
+        eval_set = registry.evaluation_set_hash([files.table, files.source, files.target] + (
+            [cfg.train_data.table, cfg.train_data.source, cfg.train_data.target] if split else []), split)
+        decision = gate(promotion, "seqpipe-translator", version, result.metrics, eval_set)
     get_run_logger().info("translator %s (%s, model version %s): BLEU beam %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics.get("bleu_beam"))
-    return result
+    return result, decision
 
 
 @task(name="speech-demo-data")
@@ -135,16 +153,31 @@ def speech_demo_task(cfg: SpeechConfig, runtime: RuntimeConfig, demo: DemoConfig
 
 
 @task(name="speech", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def speech_task(cfg: SpeechConfig, fusion_lm: str | None, runtime: RuntimeConfig,
-                parent_run_id: str | None) -> speech_stage.SpeechResult:
+def speech_task(cfg: SpeechConfig, fusion_lm: str | None, runtime: RuntimeConfig, parent_run_id: str | None,
+                promotion: PromotionConfig) -> tuple[speech_stage.SpeechResult, dict | None]:
     with tracking.stage_run(runtime, "speech", cfg, parent_run_id) as run_id:
         result = speech_stage.run_speech(cfg, runtime, fusion_lm, mlflow_run_id=run_id)
         example = [str(next(Path(cfg.train_manifest).parent.rglob("*.wav"), cfg.train_manifest))]
         version = tracking.log_trained_model(result.uri, result.reused, "speech",
                                              None if result.reused else "seqpipe-asr", example)
+        eval_set = registry.evaluation_set_hash(
+            [cfg.test_manifest] if cfg.test_manifest else [cfg.train_manifest, cfg.dev_manifest],
+            {} if cfg.test_manifest else {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed})
+        decision = gate(promotion, "seqpipe-asr", version, result.metrics, eval_set)
     get_run_logger().info("speech recogniser %s (%s, model version %s): CER %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics.get("cer"))
-    return result
+    return result, decision
+
+
+def gate(promotion: PromotionConfig, model: str, version: str | None, metrics: dict, eval_set: str) -> dict | None:
+    """The promotion gate for a version registered just now (None for a reused stage)."""
+    if version is None or not promotion.enabled:
+        return None
+    margin = promotion.margins.get(model, promotion.margin)
+    decision = registry.promote_if_better(model, version, metrics, eval_set, margin)
+    get_run_logger().info("%s v%s -> %s: %s", model, version,
+                          "champion" if decision.promoted else "challenger", decision.reason)
+    return registry.as_dict(decision)
 
 
 def on_demo_data(cfg, minutes: float):
@@ -154,41 +187,89 @@ def on_demo_data(cfg, minutes: float):
     return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_minutes": minutes})})
 
 
+UPSTREAM = ("ingest", "vocab", "pretrain")
+DOWNSTREAM = ("ner", "lm", "translation", "speech")
+
+
 @flow(name="pipeline")
 def pipeline(config: PipelineConfig = PipelineConfig()) -> dict:
     """Ingest the sources (or the demo corpus), build the vocabulary, pretrain embeddings, fine-tune."""
-    ingest_cfg, ner_cfg, lm_cfg, runtime = config.ingest, config.ner, config.lm, config.runtime
-    translation_cfg = config.translation
-    if not ingest_cfg.sources:
-        demo_folder = demo_task(runtime, config.demo)
-        ingest_cfg = ingest_cfg.model_copy(update={"sources": [f"{demo_folder}/*.txt"]})
-        lm_cfg = on_demo_data(lm_cfg, config.demo.train_minutes)
-    if "ner" in config.downstream and not ner_cfg.train_path:
-        ner_cfg = ner_demo_task(ner_cfg, runtime, config.demo)
-    if "translation" in config.downstream and not (translation_cfg.train_data.source or translation_cfg.train_data.table):
-        translation_cfg = translation_demo_task(translation_cfg, runtime, config.demo)
-    speech_cfg = config.speech
-    if "speech" in config.downstream and not speech_cfg.train_manifest:
-        speech_cfg = speech_demo_task(speech_cfg, runtime, config.demo)
-    summary = {}
-    with tracking.pipeline_run(runtime, config) as run_id:
-        corpus = ingest_task(ingest_cfg, runtime, run_id)
-        vocab = vocab_task(config.vocab, corpus.uri, runtime, run_id)
-        embeddings = pretrain_task(config.embeddings, corpus.uri, vocab.uri, runtime, run_id)
+    return run_stages(config, "all")
+
+
+def run_stages(config: PipelineConfig, target: str) -> dict:
+    """Every stage up to `target` (one of UPSTREAM or DOWNSTREAM, or "all": the configured downstream
+    stages). Stages whose output exists are reused, so a stage deployment costs only its own work."""
+    downstream = config.downstream if target == "all" else [target] if target in DOWNSTREAM else []
+    last = len(UPSTREAM) if target not in UPSTREAM else UPSTREAM.index(target) + 1
+    config = demo_data_where_missing(config, downstream)
+    runtime, promotion, summary, decisions = config.runtime, config.promotion, {}, []
+    with tracking.pipeline_run(runtime, config, name="pipeline" if target == "all" else target) as run_id:
+        corpus = ingest_task(config.ingest, runtime, run_id)
+        summary["corpus"] = corpus.model_dump()
+        if last >= 2:
+            vocab = vocab_task(config.vocab, corpus.uri, runtime, run_id)
+            summary["vocab"] = vocab.model_dump()
+        if last >= 3:
+            embeddings, decision = pretrain_task(config.embeddings, corpus.uri, vocab.uri, runtime, run_id, promotion)
+            summary["embeddings"], decisions = embeddings.model_dump(), [decision]
         # one after the other: each stage's Ray Train workers take the machine's CPUs
-        if "ner" in config.downstream:
-            summary["ner"] = ner_task(ner_cfg, embeddings.uri, runtime, run_id).model_dump()
-        if "lm" in config.downstream:
-            summary["lm"] = lm_task(lm_cfg, corpus.uri, vocab.uri, embeddings.uri, runtime, run_id).model_dump()
-        if "translation" in config.downstream:
-            summary["translation"] = translation_task(translation_cfg, embeddings.uri, runtime, run_id).model_dump()
-        if "speech" in config.downstream:
-            fusion_lm = speech_cfg.fusion_lm
+        if "ner" in downstream:
+            result, decision = ner_task(config.ner, embeddings.uri, runtime, run_id, promotion)
+            summary["ner"], decisions = result.model_dump(), decisions + [decision]
+        if "lm" in downstream or ("speech" in downstream and config.speech.fusion_lm == "auto"):
+            summary.update(language_models(config, corpus, vocab.uri, embeddings.uri, downstream, run_id, decisions))
+        if "translation" in downstream:
+            result, decision = translation_task(config.translation, embeddings.uri, runtime, run_id, promotion)
+            summary["translation"], decisions = result.model_dump(), decisions + [decision]
+        if "speech" in downstream:
+            fusion_lm = config.speech.fusion_lm
             if fusion_lm == "auto":  # the character LM of the corpus
-                char_lm = summary.get("lm") if lm_cfg.level == "char" else lm_task(
-                    lm_cfg.model_copy(update={"level": "char"}), corpus.uri, vocab.uri, None, runtime, run_id,
-                    stage="lm-char").model_dump()
-                fusion_lm = char_lm["uri"] if char_lm else None
-            summary["speech"] = speech_task(speech_cfg, fusion_lm, runtime, run_id).model_dump()
-    return {"mlflow_run_id": run_id, "corpus": corpus.model_dump(), "vocab": vocab.model_dump(),
-            "embeddings": embeddings.model_dump(), **summary}
+                fusion_lm = summary.get("lm-char", summary.get("lm", {})).get("uri")
+            result, decision = speech_task(config.speech, fusion_lm, runtime, run_id, promotion)
+            summary["speech"], decisions = result.model_dump(), decisions + [decision]
+    summary["promotion"] = [d for d in decisions if d]
+    publish_summary(config, run_id, summary["promotion"])
+    return {"mlflow_run_id": run_id, **summary}
+
+
+def language_models(config: PipelineConfig, corpus: IngestResult, vocab_uri: str, embeddings_uri: str,
+                    downstream: list[str], run_id: str, decisions: list) -> dict:
+    """The `lm` stage when asked for, and the character LM that speech fuses with (`lm-char`)."""
+    out, lm_cfg = {}, config.lm
+    if "lm" in downstream:
+        result, decision = lm_task(lm_cfg, corpus, vocab_uri, embeddings_uri, config.runtime, run_id, config.promotion)
+        out["lm"] = result.model_dump()
+        decisions.append(decision)
+    if "speech" in downstream and config.speech.fusion_lm == "auto" and not ("lm" in out and lm_cfg.level == "char"):
+        char_cfg = lm_cfg.model_copy(update={"level": "char"})
+        result, decision = lm_task(char_cfg, corpus, vocab_uri, None, config.runtime, run_id, config.promotion,
+                                   stage="lm-char")
+        out["lm-char"] = result.model_dump()
+        decisions.append(decision)
+    return out
+
+
+def demo_data_where_missing(config: PipelineConfig, downstream: list[str]) -> PipelineConfig:
+    """Demo data (and the demo's training budget) for every stage whose data is not configured."""
+    runtime, demo, update = config.runtime, config.demo, {}
+    if not config.ingest.sources:
+        folder = demo_task(runtime, demo)
+        update["ingest"] = config.ingest.model_copy(update={"sources": [f"{folder}/*.txt"]})
+        update["lm"] = on_demo_data(config.lm, demo.train_minutes)
+    if "ner" in downstream and not config.ner.train_path:
+        update["ner"] = ner_demo_task(config.ner, runtime, demo)
+    translation = config.translation
+    if "translation" in downstream and not (translation.train_data.source or translation.train_data.table):
+        update["translation"] = translation_demo_task(translation, runtime, demo)
+    if "speech" in downstream and not config.speech.train_manifest:
+        update["speech"] = speech_demo_task(config.speech, runtime, demo)
+    return config.model_copy(update=update)
+
+
+def publish_summary(config: PipelineConfig, run_id: str, decisions: list[dict]) -> None:
+    """A Prefect markdown artifact: links to the MLflow runs and the promotion decisions."""
+    services = config.services
+    links = tracking.run_links(config.runtime, run_id, f"http://{services.host}:{services.mlflow_port}")
+    markdown = registry.decision_markdown([registry.Decision(**d) for d in decisions], links)
+    create_markdown_artifact(markdown, key="seqpipe-run-summary", description="MLflow runs and model promotion")

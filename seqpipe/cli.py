@@ -34,13 +34,13 @@ def friendly_errors(fn):
 
 
 def load(config: Optional[Path], sets: Optional[List[str]], extra: tuple[str, ...] = ()):
-    from seqpipe import environment
+    from seqpipe import environment, services
     from seqpipe.config import load_config
 
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     cfg = load_config(path, list(extra) + list(sets or []))
     environment.prepare(cfg.runtime.state_dir)
-    return cfg
+    return services.use_running(cfg)  # the servers of `seqpipe up`, when they run
 
 
 @app.command()
@@ -215,7 +215,9 @@ def demo_corpus(config: Optional[Path] = ConfigOption, set_: Optional[List[str]]
         print(build_demo_corpus(cfg.runtime.state_dir, cfg.demo.max_mb))
 
 
-from seqpipe import cli_models  # noqa: E402,F401  (registers finetune, tag, sample, score, translate, transcribe)
+from seqpipe import cli_models, cli_ops  # noqa: E402,F401  (register finetune, tag, ..., up, down, serve, compare)
 
-if __name__ == "__main__":
-    app()
+if __name__ == "__main__":  # python -m seqpipe.cli: the app of the imported module, where every command is
+    from seqpipe.cli import app as seqpipe_app
+
+    seqpipe_app()

@@ -271,6 +271,21 @@ def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int
     MlflowClient(uri).log_batch(run_id, metrics=values)
 
 
+def run_links(runtime: RuntimeConfig, parent_run_id: str, local_ui: str) -> dict[str, str]:
+    """MLflow UI links to a pipeline run and its stage runs (`local_ui` serves a SQLite backend:
+    the `seqpipe up` server)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = configure(runtime)
+    base = uri.rstrip("/") if uri.startswith("http") else local_ui
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+                                  order_by=["attributes.start_time ASC"])
+    link = f"{base}/#/experiments/{parent.info.experiment_id}/runs/"
+    return {parent.info.run_name: link + parent_run_id, **{r.info.run_name: link + r.info.run_id for r in children}}
+
+
 def log_dataset(uri: str, digest: str, context: str) -> None:
     """Record an input dataset (name, source URI, content digest) on the active run."""
     import mlflow
