@@ -44,15 +44,18 @@ def status(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = Se
     import os
 
     from seqpipe import services
+    from seqpipe.secrets import redact_uri
 
     cfg = load(config, set_)
     table = Table("service", "url", "pid", "state")
     for s in services.status(cfg.runtime.state_dir):
         state = "up" if s["healthy"] else "starting or hung" if s["alive"] else "dead (run `seqpipe up`)"
-        table.add_row(s["service"]["name"], s["service"]["url"], str(s["service"]["pid"]), state)
+        table.add_row(s["service"]["name"], redact_uri(s["service"]["url"]), str(s["service"]["pid"]), state)
     Console().print(table)
-    print(f"Prefect: {os.environ.get('PREFECT_API_URL') or 'embedded (ephemeral, ' + os.environ['PREFECT_HOME'] + ')'}")
-    print(f"MLflow:  {cfg.runtime.tracking_uri or 'embedded (SQLite, ' + cfg.runtime.state_dir + '/mlflow.db)'}")
+    prefect_api = redact_uri(os.environ.get("PREFECT_API_URL", ""))
+    mlflow_uri = redact_uri(cfg.runtime.tracking_uri or "")
+    print(f"Prefect: {prefect_api or 'embedded (ephemeral, ' + os.environ['PREFECT_HOME'] + ')'}")
+    print(f"MLflow:  {mlflow_uri or 'embedded (SQLite, ' + cfg.runtime.state_dir + '/mlflow.db)'}")
 
 
 @app.command()
@@ -63,6 +66,7 @@ def serve(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = Set
     import os
 
     from seqpipe.errors import InputError
+    from seqpipe.secrets import redact_uri
 
     cfg = load(config, set_)
     if not os.environ.get("PREFECT_API_URL"):
@@ -70,7 +74,7 @@ def serve(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = Set
                          "(or set PREFECT_API_URL)")
     from flows.deploy import serve_deployments
 
-    console.print(f"serving deployments on {os.environ['PREFECT_API_URL']}; the pipeline runs at "
+    console.print(f"serving deployments on {redact_uri(os.environ['PREFECT_API_URL'])}; the pipeline runs at "
                   f"'{cfg.schedule.cron}' ({cfg.schedule.timezone}){'' if cfg.schedule.active else ', paused'}")
     serve_deployments(cfg)
 

@@ -33,6 +33,9 @@ class RuntimeConfig(Strict):
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all cores.")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; null = SQLite under state_dir.")
     experiment: str = "seqpipe"
+    strict_paths: bool = Field(False, description="Refuse data paths outside data_roots.")
+    data_roots: list[str] = Field(default_factory=list, description="Folders data may come from when strict_paths "
+                                  "is on; the state folder is always allowed.")
 
 
 

@@ -24,6 +24,7 @@ from seqpipe.artifacts import (SCHEMA_VERSION, atomic_folder, is_complete, read_
 from seqpipe.config import IngestConfig, RuntimeConfig
 from seqpipe.errors import RejectRateExceeded
 from seqpipe.parallel import run_tasks, worker_count
+from seqpipe.paths import check_path
 from seqpipe.readers import RAW_KEEP, Batch, read_piece
 from seqpipe.sources import Piece, Source, plan_sources
 
@@ -57,7 +58,8 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
                on_progress: Callable[[int, int], None] | None = None) -> IngestResult:
     """Ingest cfg.sources into <out>/corpus-<hash>/; a no-op when that corpus exists."""
     max_shard = int(cfg.shard_mb * 2**20)
-    sources, skipped = plan_sources(cfg.sources, cfg.format, min(max_shard, PIECE_BYTES), cfg.txt_unit, cfg.hf_split)
+    sources, skipped = plan_sources(cfg.sources, cfg.format, min(max_shard, PIECE_BYTES), cfg.txt_unit, cfg.hf_split,
+                                    check=lambda uri: check_path(uri, runtime, "ingest source"))
     input_hash = sha256_json({"schema_version": SCHEMA_VERSION,
                               "config": {k: getattr(cfg, k) for k in OUTPUT_FIELDS},
                               "sources": [(s.uri, s.sha256) for s in sources]})

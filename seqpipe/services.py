@@ -96,7 +96,10 @@ def use_running(cfg):
     return cfg
 
 
-def _spawn(name: str, cfg) -> Service:
+def server_command(name: str, cfg) -> tuple[list[str], dict, str, str]:
+    """(argv, environment, browser URL, health URL) that start the `name` server; starts nothing.
+
+    Both servers bind to `services.host` (127.0.0.1 unless configured otherwise)."""
     state = Path(cfg.runtime.state_dir).resolve()
     host, bin_dir = cfg.services.host, Path(sys.executable).parent
     browse_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -115,6 +118,12 @@ def _spawn(name: str, cfg) -> Service:
                    "--host", host, "--port", str(port)]
         env.update(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_DISABLE_TELEMETRY="true")
         url, health = f"http://{browse_host}:{port}", f"http://{browse_host}:{port}/health"
+    return command, env, url, health
+
+
+def _spawn(name: str, cfg) -> Service:
+    state = Path(cfg.runtime.state_dir).resolve()
+    command, env, url, health = server_command(name, cfg)
     log = services_file(state).parent / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:

@@ -10,6 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Callable
 
 import fsspec
 from fsspec.compression import compr
@@ -47,8 +48,12 @@ class Source:
 
 
 def plan_sources(specs: list[str], fmt: str = "auto", piece_bytes: int = 32 << 20,
-                 txt_unit: str = "line", hf_split: str = "train") -> tuple[list[Source], list[str]]:
-    """Resolve and fingerprint every source; returns (sources, skipped files in folders)."""
+                 txt_unit: str = "line", hf_split: str = "train",
+                 check: Callable[[str], object] | None = None) -> tuple[list[Source], list[str]]:
+    """Resolve and fingerprint every source; returns (sources, skipped files in folders).
+
+    `check` (seqpipe.paths.check_path under runtime.strict_paths) sees each resolved file or
+    URI before it is read, and raises to refuse it."""
     found, skipped = [], []
     for spec in specs:
         f, s = _resolve(spec, fmt)
@@ -58,6 +63,8 @@ def plan_sources(specs: list[str], fmt: str = "auto", piece_bytes: int = 32 << 2
     for uri, source_fmt, compression in found:
         if uri not in seen:
             seen.add(uri)
+            if check is not None:
+                check(uri)
             splittable = source_fmt in LINE_FORMATS and not (source_fmt == "txt" and txt_unit == "file")
             source = Source(uri, source_fmt, compression)
             if source_fmt == "hf":

@@ -10,6 +10,7 @@ from seqpipe.artifacts import is_complete
 from seqpipe.errors import InputError
 from seqpipe.lm.training import build_model
 from seqpipe.models.language_model import sample, sequence_log_prob
+from seqpipe.paths import load_weights
 from seqpipe.text import tokens_of
 
 
@@ -23,7 +24,7 @@ class LanguageModelFolder:
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.text = json.loads((folder / "text.json").read_text())
         self.model = build_model(folder, with_init=False)
-        self.model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+        self.model.load_state_dict(load_weights(folder / "model.pt"))
         self.model.eval()
         self.complete = is_complete(folder)
 

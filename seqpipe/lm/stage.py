@@ -18,6 +18,7 @@ from seqpipe.config import LmConfig, RuntimeConfig
 from seqpipe.errors import InputError
 from seqpipe.lm.data import sentence_ids, split_rows, unigram_perplexity, with_boundaries
 from seqpipe.models.embedding import align_pretrained
+from seqpipe.paths import check_paths
 from seqpipe.pretrain import embeddings_digest
 from seqpipe.vocab import Vocabulary
 
@@ -37,6 +38,7 @@ def run_lm(cfg: LmConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfi
     for folder, kind in ((corpus_uri, "corpus"), (vocab_uri, "vocabulary")):
         if not is_complete(folder):
             raise InputError(f"{folder}: not a {kind} folder (no manifest.json)")
+    check_paths([cfg.embeddings.path] if cfg.embeddings.path else [], runtime, "lm.embeddings.path")
     use_pretrained = cfg.level == "word" and cfg.embeddings.pretrained and (cfg.embeddings.path or embeddings_uri)
     embeddings_path = (cfg.embeddings.path or embeddings_uri) if use_pretrained else None
     input_hash = sha256_json({

@@ -21,6 +21,7 @@ from seqpipe.config import NerConfig, RuntimeConfig
 from seqpipe.errors import InputError
 from seqpipe.models.embedding import align_pretrained
 from seqpipe.ner.conll import ConllData, read_conll
+from seqpipe.paths import check_paths
 
 
 class NerResult(BaseModel):
@@ -47,6 +48,8 @@ def run_ner(cfg: NerConfig, runtime: RuntimeConfig, embeddings_uri: str | None =
     if not cfg.train_path:
         raise InputError("ner.train_path is not set: name a CoNLL file (or run the pipeline for the demo data)")
     files = {split: _files(getattr(cfg, f"{split}_path")) for split in ("train", "dev", "test")}
+    check_paths([f for split in files.values() for f in split], runtime, "NER data file")
+    check_paths([cfg.embeddings.path] if cfg.embeddings.path else [], runtime, "ner.embeddings.path")
     pretrained = _pretrained(cfg, embeddings_uri)
     input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "config": cfg.model_dump(exclude={"out"}),
                               "files": {k: [sha256_file(f) for f in v] for k, v in files.items()},

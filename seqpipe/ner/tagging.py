@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from seqpipe.errors import InputError
 from seqpipe.ner.tokenize import tokenize_with_offsets
 from seqpipe.ner.training import Encoder, build_tagger, predict, to_iob2
+from seqpipe.paths import load_weights
 
 
 class NerTagger:
@@ -17,7 +16,7 @@ class NerTagger:
             raise InputError(f"{folder}: not an NER model folder (no model.pt)")
         self.encoder = Encoder(folder)
         self.model = build_tagger(folder, with_init=False)
-        self.model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+        self.model.load_state_dict(load_weights(folder / "model.pt"))
         self.model.eval()
 
     def tag_tokens(self, sentences: list[list[str]]) -> list[list[str]]:

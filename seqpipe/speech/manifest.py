@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from seqpipe.errors import InputError
+from seqpipe.paths import is_within
 from seqpipe.rejects import enforce_reject_policy
 from seqpipe.speech.audio import AUDIO_SUFFIXES, check_audio, ctc_min_frames
 
@@ -68,8 +69,11 @@ class SpeechData:
 
 def read_manifest(path: str | Path, max_reject_rate: float = 0.0, path_field: str = "path",
                   transcript_field: str = "transcript", speaker_field: str = "speaker",
-                  alphabet: str = ALPHABET) -> SpeechData:
-    """Read a manifest or a folder of recordings into utterances and rejects (see the module doc)."""
+                  alphabet: str = ALPHABET, allowed_roots: list[str] | None = None) -> SpeechData:
+    """Read a manifest or a folder of recordings into utterances and rejects (see the module doc).
+
+    With `allowed_roots` (runtime.strict_paths), an utterance whose audio or transcript file
+    lies outside them (after following .. and symlinks) is rejected, not read."""
     path = Path(path).expanduser()
     fields = (path_field, transcript_field, speaker_field)
     if path.is_dir():
@@ -81,7 +85,7 @@ def read_manifest(path: str | Path, max_reject_rate: float = 0.0, path_field: st
     utterances: list[Utterance] = []
     rejects: list[Reject] = []
     for record in records:  # Rejects, or (utterance with its raw transcript, raw row) pairs
-        result = record if isinstance(record, Reject) else _check(*record, alphabet)
+        result = record if isinstance(record, Reject) else _check(*record, alphabet, allowed_roots)
         (rejects if isinstance(result, Reject) else utterances).append(result)
     data = SpeechData(utterances, rejects, len(utterances) + len(rejects), files)
     enforce_reject_policy([(f"{r.origin}:{r.line}", r.reason) for r in data.rejects], data.read, max_reject_rate,
@@ -103,8 +107,12 @@ def outside_alphabet(text: str, alphabet: str = ALPHABET) -> list[str]:
 # ----------------------------------------------------------------------------- checks and policy
 
 
-def _check(raw: Utterance, text: str, alphabet: str) -> Utterance | Reject:
+def _check(raw: Utterance, text: str, alphabet: str, roots: list[str] | None = None) -> Utterance | Reject:
     """The utterance with its transcript normalised, or why it cannot be used."""
+    outside = roots is not None and next((p for p in (raw.path, raw.origin) if not is_within(p, roots)), None)
+    if outside:
+        shown = "" if outside == raw.origin else text  # never copy a file from outside into the rejects
+        return _reject(raw.origin, raw.line, f"outside the data roots: {outside}", shown)
     if not _is_file(Path(raw.path)):
         return _reject(raw.origin, raw.line, f"missing audio file {raw.path}", text)
     transcript = normalise_transcript(raw.transcript)

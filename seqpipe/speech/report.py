@@ -10,6 +10,7 @@ import torch
 
 from seqpipe.config import SpeechConfig
 from seqpipe.decoding.ctc import greedy, prefix_beam_search
+from seqpipe.paths import load_weights
 from seqpipe.speech.training import build_model, emissions, error_rates, labels_to_text, load_split
 
 
@@ -60,7 +61,7 @@ class RecurrentCharLM:
 
 def load_acoustic_model(folder: Path):
     model = build_model(folder)
-    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+    model.load_state_dict(load_weights(folder / "model.pt"))
     return model.eval(), json.loads((folder / "model.json").read_text())["alphabet"]
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file, sha256_json, write_json
 from seqpipe.config import RuntimeConfig, SpeechConfig
 from seqpipe.errors import InputError
+from seqpipe.paths import allowed_roots, check_paths
 from seqpipe.rejects import enforce_reject_policy
 from seqpipe.speech.manifest import Reject, SpeechData, read_manifest
 
@@ -49,8 +50,9 @@ def run_speech(cfg: SpeechConfig, runtime: RuntimeConfig, fusion_lm: str | None 
     """Train an acoustic model into <out>/speech-<hash>/; a no-op when that folder exists."""
     if not cfg.train_manifest:
         raise InputError("speech.train_manifest is not set: name a manifest or a folder of recordings")
-    data = {split: _read(cfg, path) for split, path in (("train", cfg.train_manifest), ("dev", cfg.dev_manifest),
-                                                        ("test", cfg.test_manifest)) if path}
+    manifests = [("train", cfg.train_manifest), ("dev", cfg.dev_manifest), ("test", cfg.test_manifest)]
+    check_paths([path for _, path in manifests if path], runtime, "speech manifest")
+    data = {split: _read(cfg, path, allowed_roots(runtime)) for split, path in manifests if path}
     if "dev" not in data:
         data["train"], data["dev"] = _split_dev(data["train"], cfg.dev_fraction, cfg.train.seed)
     audio = sorted({(u.path, Path(u.path).stat().st_size) for d in data.values() for u in d.utterances})
@@ -147,9 +149,9 @@ def _train(folder: Path, cfg: SpeechConfig, runtime, input_hash: str, run_id) ->
             "train_frames_per_s": float(np.mean([h["tokens_per_s"] for h in history]))}
 
 
-def _read(cfg: SpeechConfig, path: str) -> SpeechData:
+def _read(cfg: SpeechConfig, path: str, roots: list[str] | None = None) -> SpeechData:
     return read_manifest(path, cfg.max_reject_rate, cfg.path_field, cfg.transcript_field, cfg.speaker_field,
-                         cfg.alphabet)
+                         cfg.alphabet, allowed_roots=roots)
 
 
 def _split_dev(train: SpeechData, fraction: float, seed: int) -> tuple[SpeechData, SpeechData]:

@@ -10,6 +10,7 @@ import torch
 from seqpipe.config import TranslationConfig
 from seqpipe.decoding.analysis import analyse
 from seqpipe.decoding.search import beam_search, greedy
+from seqpipe.paths import load_weights
 from seqpipe.translation.training import BOS, EOS, Vocabularies, build_model, collate, corpus_scores
 
 SWEEP = [(beam, alpha) for beam in (1, 3, 10) for alpha in (0.0, 0.7, 1.0)]
@@ -17,7 +18,7 @@ SWEEP = [(beam, alpha) for beam in (1, 3, 10) for alpha in (0.0, 0.7, 1.0)]
 
 def load_translator(folder: Path):
     model = build_model(folder, with_init=False)
-    model.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
+    model.load_state_dict(load_weights(folder / "model.pt"))
     return model.eval(), Vocabularies(folder)
 
 

@@ -20,6 +20,7 @@ from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_j
 from seqpipe.config import ParallelFiles, RuntimeConfig, TranslationConfig
 from seqpipe.errors import InputError
 from seqpipe.models.embedding import align_pretrained
+from seqpipe.paths import check_paths
 from seqpipe.pretrain import embeddings_digest
 from seqpipe.translation.parallel import ParallelData, Reject, read_parallel, split_pairs, tokenize
 
@@ -52,6 +53,8 @@ def run_translation(cfg: TranslationConfig, runtime: RuntimeConfig, embeddings_u
                                               ("test", cfg.test_data)) if files.source or files.table}
     if "train" not in splits:
         raise InputError("translation.train_data is not set: name aligned files or a table of pairs")
+    check_paths([p for files in splits.values() for p in _paths(files)], runtime, "translation data file")
+    check_paths([cfg.embeddings.path] if cfg.embeddings.path else [], runtime, "translation.embeddings.path")
     embeddings = (cfg.embeddings.path or embeddings_uri) if cfg.level == "word" and cfg.embeddings.pretrained else None
     input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "config": cfg.model_dump(exclude={"out"}),
                               "files": {k: [sha256_file(p) for p in _paths(f)] for k, f in splits.items()},
