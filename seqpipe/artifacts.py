@@ -7,6 +7,7 @@ rerun whose destination already exists is a no-op.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -14,6 +15,8 @@ import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
+
+from seqpipe.errors import OutputError
 
 SCHEMA_VERSION = 1
 
@@ -47,30 +50,45 @@ def is_complete(folder: str | Path) -> bool:
 def atomic_folder(final: str | Path) -> Iterator[Path]:
     """Yield a temporary folder that becomes `final` (renamed) only if the block succeeds."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(final)
-    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(final)
+        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+    except OSError as err:
+        raise OutputError(f"cannot write to {final.parent}: {err.strerror or err}") from None
     try:
         yield tmp
         if final.exists():  # a concurrent run published the same content first
             shutil.rmtree(tmp)
         else:
             os.rename(tmp, final)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError) and _is_write_failure(err):
+            raise OutputError(f"cannot write {final.name} in {final.parent}: {err.strerror or err}; "
+                              "nothing was published (free space or fix the folder, then rerun)") from None
         raise
+
+
+WRITE_FAILURES = {errno.ENOSPC: "No space left", errno.EFBIG: "File too large", errno.EDQUOT: "Disk quota",
+                  errno.EROFS: "Read-only file system"}
+
+
+def _is_write_failure(err: OSError) -> bool:
+    """A full disk, a size limit or a read-only disk, also when pyarrow reports it as text only."""
+    return err.errno in WRITE_FAILURES or any(text in str(err) for text in WRITE_FAILURES.values())
 
 
 def _remove_stale_temporaries(final: Path) -> None:
     """Delete temporaries left by crashed runs (their process is gone) for this destination."""
     for tmp in final.parent.glob(f".tmp-{final.name}-*"):
         pid = tmp.name[len(f".tmp-{final.name}-"):].split("-")[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -92,12 +92,20 @@ def vocab(
 
 @app.command()
 @friendly_errors
-def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):
+def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption,
+             stage: Optional[str] = typer.Option(None, help="Only this stage and what it needs: ingest, vocab, "
+                                                 "pretrain, finetune-ner, finetune-lm, finetune-translation, "
+                                                 "finetune-speech (default: every stage).")):
     """Run the whole pipeline as a Prefect flow (local Prefect, Ray and MLflow by default)."""
+    from seqpipe.errors import InputError
+
     cfg = load(config, set_)
     from flows.pipeline import pipeline as pipeline_flow
+    from flows.stages import STAGE_FLOWS
 
-    summary = pipeline_flow(config=cfg)
+    if stage is not None and stage not in STAGE_FLOWS:
+        raise InputError(f"no stage {stage!r}; choose from {', '.join(STAGE_FLOWS)}")
+    summary = (STAGE_FLOWS[stage] if stage else pipeline_flow)(config=cfg)
     console.print(f"pipeline done: MLflow run {summary['mlflow_run_id']}")
     json.dump(summary, sys.stdout, indent=2)
     print()

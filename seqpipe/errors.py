@@ -11,3 +11,7 @@ class InputError(SeqpipeError):
 
 class RejectRateExceeded(InputError):
     """More records were rejected than `max_reject_rate` allows."""
+
+
+class OutputError(SeqpipeError):
+    """An output folder that cannot be written (full disk, file size limit, permissions)."""

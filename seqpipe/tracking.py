@@ -8,6 +8,9 @@ folder under the state folder; set runtime.tracking_uri to use a server.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import socket
 import subprocess
 import tempfile
 import warnings
@@ -16,9 +19,10 @@ from typing import Iterator
 
 from pydantic import BaseModel
 
-from seqpipe.artifacts import read_json
+from seqpipe.artifacts import process_alive, read_json
 from seqpipe.config import RuntimeConfig, config_hash
 from seqpipe.plots import tsne_plot, zipf_plot
+from seqpipe.secrets import redact_params, redact_uri, without_userinfo
 from seqpipe.vocab import Vocabulary
 
 MAX_PARAM_CHARS = 6000
@@ -47,8 +51,9 @@ def pipeline_run(runtime: RuntimeConfig, config: BaseModel, name: str = "pipelin
     import mlflow
 
     configure(runtime)
+    close_orphaned_runs(runtime)
     tags = {"seqpipe.kind": "pipeline", "seqpipe.git_commit": git_commit(),
-            "seqpipe.config_hash": config_hash(config)}
+            "seqpipe.config_hash": config_hash(config), **_process_tags()}
     with mlflow.start_run(run_name=name, tags=tags) as run:
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         yield run.info.run_id
@@ -64,12 +69,37 @@ def stage_run(runtime: RuntimeConfig, stage: str, config: BaseModel,
     import mlflow
 
     configure(runtime)
+    if parent_run_id is None:
+        close_orphaned_runs(runtime)
     tags = {"seqpipe.kind": "stage", "seqpipe.stage": stage, "seqpipe.git_commit": git_commit(),
-            "seqpipe.config_hash": config_hash(config)}
+            "seqpipe.config_hash": config_hash(config), **_process_tags()}
     with mlflow.start_run(run_name=stage, nested=parent_run_id is not None,
                           parent_run_id=parent_run_id, tags=tags) as run:
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         yield run.info.run_id
+
+
+def close_orphaned_runs(runtime: RuntimeConfig) -> list[str]:
+    """Mark FAILED the runs left RUNNING by a seqpipe process of this machine that is gone
+    (a killed pipeline cannot close its runs); returns their ids."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client, host, closed = MlflowClient(), socket.gethostname(), []
+    experiment_id = mlflow.get_experiment_by_name(runtime.experiment).experiment_id
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid = tags.get("seqpipe.pid", "")
+        if tags.get("seqpipe.host") != host or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        client.set_tag(run.info.run_id, "seqpipe.failure", f"process {pid} ended without closing the run (killed?)")
+        client.set_terminated(run.info.run_id, "FAILED")
+        closed.append(run.info.run_id)
+    return closed
+
+
+def _process_tags() -> dict:
+    return {"seqpipe.host": socket.gethostname(), "seqpipe.pid": str(os.getpid())}
 
 
 def log_corpus(folder: str, reused: bool) -> None:
@@ -84,8 +114,8 @@ def log_corpus(folder: str, reused: bool) -> None:
     mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
                      "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
     for source in manifest["sources"][:MAX_INPUTS]:
-        log_dataset(source["uri"], source["sha256"], context="ingest")
-    mlflow.log_dict(manifest, "manifest.json")
+        log_dataset(redact_uri(source["uri"]), source["sha256"], context="ingest")
+    mlflow.log_dict(json.loads(redact_uri(json.dumps(manifest))), "manifest.json")
 
 
 def log_vocab(folder: str, reused: bool, head_size: int = 200) -> None:
@@ -277,7 +307,7 @@ def run_links(runtime: RuntimeConfig, parent_run_id: str, local_ui: str) -> dict
     from mlflow.tracking import MlflowClient
 
     uri = configure(runtime)
-    base = uri.rstrip("/") if uri.startswith("http") else local_ui
+    base = without_userinfo(uri.rstrip("/")) if uri.startswith("http") else local_ui
     client = MlflowClient()
     parent = client.get_run(parent_run_id)
     children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
@@ -311,8 +341,9 @@ def git_commit() -> str:
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
+    """Nested config values as MLflow params, secrets redacted (seqpipe.secrets)."""
     flat = {}
-    for key, value in d.items():
+    for key, value in redact_params(d).items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(_flatten(value, name + "."))
