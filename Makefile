@@ -20,13 +20,13 @@ pipeline: $(STAMP)
 	$(BIN)/seqpipe pipeline --config conf/pipeline.yaml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m 'not faults'
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m 'not slow'
+	$(BIN)/python -m pytest -q -m 'not slow and not faults'
 
 test-faults: $(STAMP)
-	$(BIN)/python -m pytest -q tests/faults
+	$(BIN)/python -m pytest -q -m faults
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

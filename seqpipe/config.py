@@ -85,6 +85,7 @@ class IngestConfig(Strict):
     max_reject_rate: float = Field(0.05, ge=0.0, le=1.0, description="Fail when more of the records read are rejected (blank lines excluded).")
     shard_mb: float = Field(32.0, gt=0, description="Largest shard, in MB of input; shards shrink so that every worker gets several.")
     row_group_rows: int = Field(16_384, ge=1, description="Rows per Parquet row group (the unit of streaming reads).")
+    incremental: bool = Field(True, description="Reuse the processed rows of unchanged sources from the newest earlier corpus in the same folder.")
 
 
 class VocabConfig(Strict):

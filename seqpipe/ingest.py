@@ -3,7 +3,9 @@
 One task per shard (newline-aligned byte ranges of large text files, or several small
 files packed together) reads, normalises, splits and tokenises, then writes its shard. The
 corpus folder is named by the hash of the inputs' content and the config, and only
-appears once complete.
+appears once complete. With ingest.incremental, the rows of sources unchanged since the
+newest earlier corpus are copied from it instead of read (seqpipe.ingest_reuse); the
+shards come out the same either way, byte for byte.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from seqpipe.artifacts import (SCHEMA_VERSION, atomic_folder, is_complete, read_
                                sha256_json, write_json)
 from seqpipe.config import IngestConfig, RuntimeConfig
 from seqpipe.errors import RejectRateExceeded
+from seqpipe.ingest_reuse import Previous, Reuse, ReuseReader, find_previous, plan_reuse
 from seqpipe.parallel import run_tasks, worker_count
 from seqpipe.paths import check_path
 from seqpipe.readers import RAW_KEEP, Batch, read_piece
@@ -67,8 +70,11 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
     final = out / f"corpus-{input_hash[:16]}"
     if is_complete(final):
         return _result(final, reused=True)
+    previous = find_previous(out, cfg.model_dump(mode="json", include=set(OUTPUT_FIELDS)),
+                             CORPUS_SCHEMA.to_string(), sources) if cfg.incremental else None
     total = sum(s.size for s in sources)
-    shards = pack_shards(sources, min(max_shard, max(PIECE_BYTES, total // (2 * worker_count(runtime)))))
+    shards = pack_shards(sources, min(max_shard, max(PIECE_BYTES, total // (2 * worker_count(runtime)))),
+                         plan_reuse(previous, sources) if previous else {})
     started = time.perf_counter()
     with atomic_folder(final) as tmp:
         (tmp / "data").mkdir()
@@ -84,73 +90,162 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
 
         tasks = [(str(tmp), shard_id, items, cfg) for shard_id, items in enumerate(shards)]
         results = run_tasks(ingest_shard, tasks, runtime, on_done=report)
-        manifest = _manifest(cfg, sources, skipped, results, input_hash, time.perf_counter() - started)
+        manifest = _manifest(cfg, sources, skipped, results, input_hash, time.perf_counter() - started, previous)
         _check_reject_rate(manifest, cfg.max_reject_rate, tmp, out / f"failed-{final.name}")
         write_json(tmp / "manifest.json", manifest)
     return _result(final, reused=False)
 
 
-def pack_shards(sources: list[Source], shard_bytes: int) -> list[list[tuple[int, Source, Piece]]]:
-    """Group pieces into shards of about shard_bytes: big files are split, small ones packed."""
+Item = tuple[int, Source, Piece, "Reuse | None"]  # (source id, source, piece, where its rows are if reused)
+
+
+def pack_shards(sources: list[Source], shard_bytes: int,
+                reuse: dict[int, list[Reuse]] | None = None) -> list[list[Item]]:
+    """Group pieces into shards of about shard_bytes: big files are split, small ones packed.
+
+    The packing depends on the sources only, not on which are reused, so an incremental
+    ingest writes the same shards as a full one."""
     shards, current, size = [], [], 0
+    reuse = reuse or {}
     for source_id, source in enumerate(sources):
-        for piece in source.pieces:
+        for k, piece in enumerate(source.pieces):
             piece_size = (source.size if piece.end is None else piece.end) - piece.start
             if current and size + piece_size > shard_bytes:
                 shards.append(current)
                 current, size = [], 0
-            current.append((source_id, source, piece))
+            current.append((source_id, source, piece, reuse[source_id][k] if source_id in reuse else None))
             size += piece_size
     return shards + [current] if current else shards
 
 
-def ingest_shard(folder: str, shard_id: int, items: list[tuple[int, Source, Piece]], cfg: IngestConfig) -> dict:
-    """Read pieces into data/, rejects/ and counts/part-N.parquet; return counts per source.
+def ingest_shard(folder: str, shard_id: int, items: list[Item], cfg: IngestConfig) -> dict:
+    """Read pieces (or copy reused ones) into data/, rejects/ and counts/part-N.parquet.
 
     Batches of small files are processed together (each Arrow regex call costs ~1 ms of
     set-up), and the shard's token counts come free while its tokens are in memory, so
-    the vocabulary stage only has to merge them.
+    the vocabulary stage only has to merge them. Returns the counts of the sources read.
     """
-    name = f"part-{shard_id:05d}.parquet"
-    uris = {source_id: source.uri for source_id, source, _ in items}
+    uris = {source_id: source.uri for source_id, source, _, _ in items}
+    shard = ShardWriter(Path(folder), f"part-{shard_id:05d}.parquet", cfg)
+    reader = ReuseReader()
     read: Counter = Counter()
-    rejected: Counter = Counter()
-    reasons: Counter = Counter()
-    totals: Counter = Counter()
-    token_counts, pending = [], []
+    text_bytes: Counter = Counter()
+    pending: list[tuple[int, Batch]] = []
     pending_bytes = 0
-    with pq.ParquetWriter(Path(folder) / "data" / name, CORPUS_SCHEMA) as data, \
-            pq.ParquetWriter(Path(folder) / "rejects" / name, REJECT_SCHEMA) as rejects:
-
-        def flush() -> None:
-            rows, rejects_table, reject_sources = process_batches(pending, uris, cfg)
-            if rows.num_rows:
-                data.write_table(rows, row_group_size=cfg.row_group_rows)
-            if rejects_table.num_rows:
-                rejects.write_table(rejects_table)
-            rejected.update(reject_sources.tolist())
-            reasons.update(rejects_table.column("reason").to_pylist())
-            totals["sentences"] += rows.num_rows
-            totals["tokens"] += int(pc.sum(pc.list_value_length(rows.column("tokens"))).as_py() or 0)
-            token_counts.append(count_tokens(rows.column("tokens")))
-            pending.clear()
-
-        for source_id, source, piece in items:
+    try:
+        for source_id, source, piece, reuse in items:
+            if reuse is not None:
+                if pending:
+                    shard.add(*process_batches(pending, uris, cfg))
+                pending, pending_bytes = [], 0
+                copy_reused(shard, source_id, reuse, reader)
+                continue
             for batch in read_piece(source, piece, cfg):
                 pending.append((source_id, batch))
                 read[source_id] += batch.read
-                text_bytes = int(pc.sum(pc.binary_length(batch.texts)).as_py() or 0)
-                totals["text_bytes"] += text_bytes
-                pending_bytes += text_bytes
+                size = int(pc.sum(pc.binary_length(batch.texts)).as_py() or 0)
+                text_bytes[source_id] += size
+                pending_bytes += size
                 if pending_bytes >= PROCESS_BYTES:
-                    flush()
-                    pending_bytes = 0
-        flush()
-    pq.write_table(merge_counts(token_counts), Path(folder) / "counts" / name)
-    counts = {sid: {"read": read[sid], "rejected": rejected[sid], "documents": read[sid] - rejected[sid]}
-              for sid in uris}
-    return {"file": name, "sha256": sha256_file(Path(folder) / "data" / name), "counts": counts,
-            "totals": dict(totals), "reasons": dict(reasons)}
+                    shard.add(*process_batches(pending, uris, cfg))
+                    pending, pending_bytes = [], 0
+        shard.add(*process_batches(pending, uris, cfg))
+        result = shard.close()
+    finally:
+        reader.close()
+        shard.abort()
+    read_ids = sorted({sid for sid, _, _, reuse in items if reuse is None})
+    result["counts"] = {sid: {"read": read[sid], "rejected": shard.rejected[sid], "text_bytes": text_bytes[sid],
+                              "documents": read[sid] - shard.rejected[sid]} for sid in read_ids}
+    result["sources"] = [items[0][0], items[-1][0]]
+    return result
+
+
+def copy_reused(shard: "ShardWriter", source_id: int, reuse: Reuse, reader: ReuseReader) -> None:
+    """Write a reused piece's rows (under its new source id) and rejects (by line) to the shard."""
+    for part in reader.rows(reuse):
+        ids = pa.array(np.full(part.num_rows, source_id, np.int32))
+        shard.add(part.set_column(0, CORPUS_SCHEMA.field(0), ids).cast(CORPUS_SCHEMA), REJECT_SCHEMA.empty_table())
+    rejects = pa.concat_tables([t.cast(REJECT_SCHEMA) for t in reader.rejects(reuse)] or [REJECT_SCHEMA.empty_table()])
+    shard.add(CORPUS_SCHEMA.empty_table(), rejects.take(pc.sort_indices(rejects, [("line", "ascending")])))
+
+
+class ShardWriter:
+    """The data/, rejects/ and counts/ files of one shard, and the totals of what went in."""
+
+    def __init__(self, folder: Path, name: str, cfg: IngestConfig):
+        self.folder, self.name = folder, name
+        self.data = RowGroupWriter(folder / "data" / name, CORPUS_SCHEMA, cfg.row_group_rows)
+        self.rejects = RowGroupWriter(folder / "rejects" / name, REJECT_SCHEMA, cfg.row_group_rows)
+        self.rejected: Counter = Counter()
+        self.reasons: Counter = Counter()
+        self.totals: Counter = Counter()
+        self.token_counts: list[pa.Table] = []
+
+    def add(self, rows: pa.Table, rejects: pa.Table, reject_sources: np.ndarray | None = None) -> None:
+        self.data.write(rows)
+        self.rejects.write(rejects)
+        if reject_sources is not None:
+            self.rejected.update(reject_sources.tolist())
+        self.reasons.update(rejects.column("reason").to_pylist())
+        if rows.num_rows:
+            self.totals["sentences"] += rows.num_rows
+            self.totals["tokens"] += int(pc.sum(pc.list_value_length(rows.column("tokens"))).as_py() or 0)
+            self.token_counts.append(count_tokens(rows.column("tokens")))
+            if len(self.token_counts) >= 64:  # merged in order: the same table as merging all at the end
+                self.token_counts = [merge_counts(self.token_counts)]
+
+    def close(self) -> dict:
+        self.data.close()
+        self.rejects.close()
+        pq.write_table(merge_counts(self.token_counts), self.folder / "counts" / self.name)
+        return {"file": self.name, "sha256": sha256_file(self.folder / "data" / self.name),
+                "totals": {k: self.totals.get(k, 0) for k in ("sentences", "tokens")}, "reasons": dict(self.reasons)}
+
+    def abort(self) -> None:
+        """After an error: close the files without writing what is buffered (the folder is discarded)."""
+        self.data.abort()
+        self.rejects.abort()
+
+
+class RowGroupWriter:
+    """A Parquet file of row groups of exactly `rows` rows (the last one shorter), however the
+    tables arrive: the same rows always give the same bytes, whether read or reused."""
+
+    def __init__(self, path: Path, schema: pa.Schema, rows: int):
+        self.writer, self.rows = pq.ParquetWriter(path, schema), rows
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+
+    def write(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        self.buffer.append(table)
+        self.buffered += table.num_rows
+        if self.buffered < self.rows:
+            return
+        table = pa.concat_tables(self.buffer)
+        full = table.num_rows - table.num_rows % self.rows
+        for start in range(0, full, self.rows):
+            self.writer.write_table(table.slice(start, self.rows).combine_chunks(), row_group_size=self.rows)
+        rest = table.slice(full)
+        self.buffer, self.buffered = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def close(self) -> None:
+        if self.writer is None:
+            return
+        if self.buffered:
+            self.writer.write_table(pa.concat_tables(self.buffer).combine_chunks(), row_group_size=self.rows)
+        self.writer.close()
+        self.writer, self.buffer, self.buffered = None, [], 0
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except (OSError, pa.ArrowException):  # the failure being reported (a full disk) hits the close too
+                pass
+        self.writer, self.buffer, self.buffered = None, [], 0
 
 
 def process_batches(pending: list[tuple[int, Batch]], uris: dict[int, str],
@@ -188,6 +283,7 @@ def process_batches(pending: list[tuple[int, Batch]], uris: dict[int, str],
         "doc_id": pa.array(records, pa.int64()), "sent_id": pa.array(sent_ids.astype(np.int32)),
         "text": docs, "tokens": text.tokenize(docs, cfg.tokenize),
     }, schema=CORPUS_SCHEMA)
+    rejects.sort(key=lambda r: (int(r[0]), int(r[1])))  # by source, line: the same order however batched
     reject_sources = np.array([r[0] for r in rejects], np.int32)
     rejects_table = pa.table({
         "source": uri_table.take(pa.array(reject_sources, pa.int32())), "line": pa.array([int(r[1]) for r in rejects], pa.int64()),
@@ -211,7 +307,10 @@ def merge_counts(tables: list[pa.Table]) -> pa.Table:
     return pa.table({"token": encoded.dictionary, "count": pa.array(sums.astype(np.int64))})
 
 
-def _manifest(cfg, sources, skipped, results, input_hash, seconds) -> dict:
+SOURCE_COUNTS = ("read", "documents", "rejected", "text_bytes")
+
+
+def _manifest(cfg, sources, skipped, results, input_hash, seconds, previous: Previous | None) -> dict:
     totals: Counter = Counter()
     reasons: Counter = Counter()
     per_source = [Counter() for _ in sources]
@@ -219,20 +318,27 @@ def _manifest(cfg, sources, skipped, results, input_hash, seconds) -> dict:
         reasons.update(r["reasons"])
         totals.update(r["totals"])
         for source_id, c in r["counts"].items():
-            totals.update(c)
             per_source[int(source_id)].update(c)
+    reused = previous.matches if previous else {}
+    for new_id, old_id in reused.items():  # a reused source's counts are those it had when it was read
+        per_source[new_id].update({k: previous.manifest["sources"][old_id][k] for k in SOURCE_COUNTS})
+    for c in per_source:
+        totals.update(c)
     counts = {k: totals.get(k, 0) for k in ("read", "documents", "rejected", "sentences", "tokens", "text_bytes")}
     counts["blank"] = reasons.get(BLANK, 0)
     counts["input_bytes"] = sum(s.size for s in sources)
-    shards = [{"path": f"data/{r['file']}", "sha256": r["sha256"], "rows": r["totals"].get("sentences", 0)}
-              for r in results]
+    shards = [{"path": f"data/{r['file']}", "sha256": r["sha256"], "rows": r["totals"].get("sentences", 0),
+               "sources": r["sources"]} for r in results]
+    origin = {i: {"ingest": "reused", "reused_from": previous.folder.name} for i in reused}
     return {
         "kind": "corpus", "schema_version": SCHEMA_VERSION, "schema": CORPUS_SCHEMA.to_string(),
         "input_hash": input_hash, "content_hash": sha256_json([s["sha256"] for s in shards]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 3),
         "config": cfg.model_dump(mode="json"),
-        "sources": [{**s.describe(), **{k: c.get(k, 0) for k in ("read", "documents", "rejected")}}
-                    for s, c in zip(sources, per_source)],
+        "sources": [{**s.describe(), **{k: c.get(k, 0) for k in SOURCE_COUNTS}, **origin.get(i, {"ingest": "read"})}
+                    for i, (s, c) in enumerate(zip(sources, per_source))],
+        "incremental": {"read_sources": len(sources) - len(reused), "reused_sources": len(reused),
+                        "reused_from": previous.folder.name if previous else None},
         "skipped_files": skipped, "counts": counts, "reject_reasons": dict(reasons.most_common()),
         "shards": shards,
     }

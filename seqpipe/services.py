@@ -51,7 +51,7 @@ def start(cfg) -> list[Service]:
         services.append(service)
     deadline = time.monotonic() + cfg.services.start_timeout_s
     for service in services:
-        while not _answers(service.health):
+        while not answers(service.health):
             if not _alive(service.pid) or time.monotonic() > deadline:
                 reason = "exited" if not _alive(service.pid) else f"did not answer in {cfg.services.start_timeout_s:g} s"
                 stop(cfg.runtime.state_dir, [service.name])
@@ -80,7 +80,7 @@ def status(state_dir: str | Path) -> list[dict]:
     out = []
     for record in _records(state_dir).values():
         alive = _alive(record["pid"])
-        out.append({"service": record, "alive": alive, "healthy": alive and _answers(record["health"])})
+        out.append({"service": record, "alive": alive, "healthy": alive and answers(record["health"])})
     return out
 
 
@@ -107,8 +107,12 @@ def server_command(name: str, cfg) -> tuple[list[str], dict, str, str]:
     if name == "prefect":
         port = cfg.services.prefect_port
         command = [str(bin_dir / "prefect"), "server", "start", "--host", host, "--port", str(port)]
+        # SQLite takes one writer at a time. The late-runs service marks every queued run Late in one
+        # burst of writes that races the runs' own state changes ("database is locked" with 20 runs
+        # queued); on this one-user stack, queued runs stay Scheduled instead (infra/'s Postgres keeps it)
         env.update(PREFECT_HOME=str(state / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-                   PREFECT_UI_API_URL=f"http://{browse_host}:{port}/api")
+                   PREFECT_UI_API_URL=f"http://{browse_host}:{port}/api", PREFECT_SERVER_DATABASE_TIMEOUT="60",
+                   PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED="false")
         env.pop("PREFECT_API_URL", None)
         url, health = f"http://{browse_host}:{port}", f"http://{browse_host}:{port}/api/health"
     else:
@@ -132,7 +136,7 @@ def _spawn(name: str, cfg) -> Service:
     return Service(name, url, health, process.pid, str(log))
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200

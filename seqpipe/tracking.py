@@ -19,14 +19,20 @@ from typing import Iterator
 
 from pydantic import BaseModel
 
+from seqpipe import tracking_buffer
 from seqpipe.artifacts import process_alive, read_json
 from seqpipe.config import RuntimeConfig, config_hash
+from seqpipe.errors import SeqpipeError
 from seqpipe.plots import tsne_plot, zipf_plot
 from seqpipe.secrets import redact_params, redact_uri, without_userinfo
 from seqpipe.vocab import Vocabulary
 
 MAX_PARAM_CHARS = 6000
 MAX_INPUTS = 20  # sources listed as run inputs; the manifest artifact lists them all
+
+
+class TrackingUnavailable(SeqpipeError):
+    """The MLflow server did not take a stage's metrics; they are kept on disk."""
 
 
 def configure(runtime: RuntimeConfig) -> str:
@@ -42,6 +48,7 @@ def configure(runtime: RuntimeConfig) -> str:
         location = (state / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
         mlflow.create_experiment(runtime.experiment, artifact_location=location)
     mlflow.set_experiment(runtime.experiment)
+    tracking_buffer.send_pending(uri, runtime.state_dir)  # what an earlier outage kept back
     return uri
 
 
@@ -73,10 +80,28 @@ def stage_run(runtime: RuntimeConfig, stage: str, config: BaseModel,
         close_orphaned_runs(runtime)
     tags = {"seqpipe.kind": "stage", "seqpipe.stage": stage, "seqpipe.git_commit": git_commit(),
             "seqpipe.config_hash": config_hash(config), **_process_tags()}
-    with mlflow.start_run(run_name=stage, nested=parent_run_id is not None,
-                          parent_run_id=parent_run_id, tags=tags) as run:
+    run = mlflow.start_run(run_name=stage, nested=parent_run_id is not None, parent_run_id=parent_run_id, tags=tags)
+    status, reachable = "FAILED", True
+    try:
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         yield run.info.run_id
+        left = tracking_buffer.send_pending(mlflow.get_tracking_uri(), runtime.state_dir, run.info.run_id)
+        reachable = not left
+        if left:
+            raise TrackingUnavailable(
+                f"stage {stage} finished, but MLflow at {redact_uri(mlflow.get_tracking_uri())} did not take "
+                f"{left} of its metric values: they are kept in "
+                f"{tracking_buffer.buffer_file(runtime.state_dir, run.info.run_id)} and sent by the next seqpipe "
+                "command that reaches the server; the stage's output folder is complete")
+        status = "FINISHED"
+    finally:
+        # with the server down, closing the run fails fast; the next run marks it FAILED (close_orphaned_runs)
+        with contextlib.nullcontext() if reachable else tracking_buffer.quick_requests():
+            try:
+                mlflow.end_run(status)
+            except Exception:
+                if reachable:
+                    raise
 
 
 def close_orphaned_runs(runtime: RuntimeConfig) -> list[str]:
@@ -111,6 +136,8 @@ def log_corpus(folder: str, reused: bool) -> None:
     mlflow.log_metrics({k: float(v) for k, v in counts.items()})
     read = counts["read"] - counts["blank"]
     mlflow.log_metric("reject_rate", (counts["rejected"] - counts["blank"]) / read if read else 0.0)
+    incremental = manifest.get("incremental", {"read_sources": len(manifest["sources"]), "reused_sources": 0})
+    mlflow.log_metrics({"sources_read": incremental["read_sources"], "sources_reused": incremental["reused_sources"]})
     mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
                      "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
     for source in manifest["sources"][:MAX_INPUTS]:
@@ -298,7 +325,11 @@ def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int
     uri = runtime.tracking_uri or f"sqlite:///{Path(runtime.state_dir).resolve() / 'mlflow.db'}"
     now = int(time.time() * 1000)
     values = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float))]
-    MlflowClient(uri).log_batch(run_id, metrics=values)
+    try:
+        with tracking_buffer.quick_requests():
+            MlflowClient(uri).log_batch(run_id, metrics=values)
+    except Exception as err:  # the server is down: training goes on, the values wait on disk
+        tracking_buffer.keep(runtime.state_dir, run_id, values, err)
 
 
 def run_links(runtime: RuntimeConfig, parent_run_id: str, local_ui: str) -> dict[str, str]:

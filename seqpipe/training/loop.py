@@ -275,6 +275,7 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
 
     ensure_ray(runtime)
     scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker)
+    runtime = runtime.model_copy(update={"state_dir": str(Path(runtime.state_dir).resolve())})  # workers' cwd differs
     config = {"task": task, "task_config": task_config, "train": cfg.model_dump(mode="json"),
               "runtime": runtime.model_dump(mode="json"), "mlflow_run_id": mlflow_run_id, "threads": threads}
     trainer = TorchTrainer(

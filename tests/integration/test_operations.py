@@ -173,3 +173,28 @@ def render(browser: str, url: str, screenshot, profile) -> str:
     subprocess.run([browser, *flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
     out = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     return out.stdout
+
+
+@pytest.mark.faults  # about 3.5 minutes: in `make test-faults`
+def test_twenty_runs_at_once_queue_and_all_complete(stack):
+    """Load: 20 runs of one deployment created at once; the concurrency limit queues them,
+    each completes, and neither the server nor the runner hit a database lock."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    config, urls, tmp_path = stack
+    with temporary_settings({PREFECT_API_URL: urls["prefect"] + "/api"}), get_client(sync_client=True) as client:
+        ingest = wait_for_deployments(client, {"ingest/seqpipe"})["ingest/seqpipe"]
+        started = time.monotonic()
+        runs = [client.create_flow_run_from_deployment(ingest.id) for _ in range(20)]
+        deadline = started + 600
+        while True:
+            states = [client.read_flow_run(run.id).state for run in runs]
+            if all(state.is_final() for state in states) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        elapsed = time.monotonic() - started
+    print(f"load: 20 runs created at once, all final after {elapsed:.0f} s")
+    assert [s.name for s in states] == ["Completed"] * 20, [s.name for s in states]
+    logs = (tmp_path / "serve.log").read_text() + (tmp_path / "state" / "services" / "prefect.log").read_text()
+    assert "database is locked" not in logs
