@@ -69,3 +69,37 @@ def test_pipeline_killed_during_ingestion_reruns_cleanly(tmp_path):
     killed = [r for r in runs if r.info.status == "FAILED"]
     assert killed and all("ended without closing" in r.data.tags["seqpipe.failure"] for r in killed)
     assert {r.data.tags.get("seqpipe.stage") for r in runs if r.info.status == "FINISHED"} >= {"ingest"}
+
+
+def test_pipeline_killed_during_training_resumes_and_reuses_finished_stages(tmp_path, ray_session):
+    import ray
+    from mlflow.tracking import MlflowClient
+
+    write_corpus(tmp_path / "in", files=4, lines=6_000)
+    state = tmp_path / "state"
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({
+        "runtime": {"state_dir": str(state), "executor": "local", "ray_address": ray.get_runtime_context().gcs_address},
+        "ingest": {"sources": [str(tmp_path / "in")]}, "vocab": {"min_count": 2},
+        "embeddings": {"dim": 32, "epochs": 4, "num_workers": 1}}))
+    command = [*SEQPIPE, "pipeline", "--stage", "pretrain", "--config", str(config)]
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list((state / "ray_results").glob("*/checkpoint_manager_snapshot.json")):  # epoch 1 is saved
+        assert first.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    COUNTS["faults injected"] += 1
+    assert not list((state / "embeddings").glob("embeddings-*"))
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    [embeddings] = (state / "embeddings").glob("embeddings-*")
+    assert len(read_json(embeddings / "manifest.json")["metrics"]["epoch_seconds"]) == 4, "no epoch counted twice"
+    assert not list(state.glob("*/.tmp-*")), "no partial artifact"
+    client = MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("seqpipe").experiment_id])
+    assert not [r for r in runs if r.info.status == "RUNNING"], "no orphaned run"
+    reused = {r.data.tags["seqpipe.stage"] for r in runs if r.data.tags.get("seqpipe.reused") == "True"}
+    assert {"ingest", "vocab"} <= reused, "the rerun reused the stages the killed run finished"
