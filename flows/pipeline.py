@@ -134,15 +134,20 @@ def translation_task(cfg: TranslationConfig, embeddings_uri: str | None, runtime
         version = tracking.log_trained_model(result.uri, result.reused, "translation",
                                              None if result.reused else "seqpipe-translator",
                                              ["mardi 25 septembre 1984", "le 3 mars 2021"])
-        files = cfg.test_data if (cfg.test_data.table or cfg.test_data.source) else cfg.dev_data
-        split = {} if files is not cfg.dev_data or files.table or files.source else {
-            "train": cfg.train_data.model_dump(), "dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}
-        eval_set = registry.evaluation_set_hash([files.table, files.source, files.target] + (
-            [cfg.train_data.table, cfg.train_data.source, cfg.train_data.target] if split else []), split)
-        decision = gate(promotion, "seqpipe-translator", version, result.metrics, eval_set)
+        decision = gate(promotion, "seqpipe-translator", version, result.metrics, translation_eval_set(cfg))
     get_run_logger().info("translator %s (%s, model version %s): BLEU beam %s", result.uri,
                           "reused" if result.reused else "new", version, result.metrics.get("bleu_beam"))
     return result, decision
+
+
+def translation_eval_set(cfg: TranslationConfig) -> str:
+    """The test files, else the dev files, else the held-out part of the training files."""
+    for files in (cfg.test_data, cfg.dev_data):
+        if files.table or files.source:
+            return registry.evaluation_set_hash([files.table, files.source, files.target])
+    train = cfg.train_data
+    return registry.evaluation_set_hash([train.table, train.source, train.target],
+                                        {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed})
 
 
 @task(name="speech-demo-data")

@@ -160,7 +160,8 @@ def eval_embeddings(
 @app.command()
 @friendly_errors
 def similar(word: str, k: int = typer.Option(10, "-k", help="How many neighbours."),
-            embeddings: Optional[str] = typer.Option(None, help="An embeddings folder (default: the newest one)."),
+            embeddings: Optional[str] = typer.Option(None, help="An embeddings folder or models:/seqpipe-embeddings@"
+                                                     "champion (default: the newest folder)."),
             config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):
     """The words nearest to WORD by cosine similarity."""
     from seqpipe.embeddings import evaluate
@@ -173,7 +174,8 @@ def similar(word: str, k: int = typer.Option(10, "-k", help="How many neighbours
 @app.command()
 @friendly_errors
 def analogy(a: str, b: str, c: str, k: int = typer.Option(5, "-k", help="How many answers."),
-            embeddings: Optional[str] = typer.Option(None, help="An embeddings folder (default: the newest one)."),
+            embeddings: Optional[str] = typer.Option(None, help="An embeddings folder or models:/seqpipe-embeddings@"
+                                                     "champion (default: the newest folder)."),
             config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):
     """A is to B as C is to ? (3CosAdd over the vocabulary)."""
     from seqpipe.embeddings import evaluate
@@ -187,7 +189,13 @@ def analogy(a: str, b: str, c: str, k: int = typer.Option(5, "-k", help="How man
 def _embeddings(folder: Optional[str], config, sets):
     from seqpipe.pretrain import Embeddings
 
-    return Embeddings.load(folder or _newest(load(config, sets), "embeddings"))
+    cfg = load(config, sets)
+    if folder and folder.startswith(("models:/", "runs:/")):  # a registered version, e.g. @champion
+        from seqpipe import tracking
+
+        tokens, vectors = tracking.load_word_vectors(cfg.runtime, folder)
+        return Embeddings(tokens, vectors, folder)
+    return Embeddings.load(folder or _newest(cfg, "embeddings"))
 
 
 def _lookup(query):

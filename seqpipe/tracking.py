@@ -315,6 +315,15 @@ def load_text_model(runtime: RuntimeConfig, uri: str):
     return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
 
 
+def load_word_vectors(runtime: RuntimeConfig, uri: str):
+    """(tokens, vectors) of a registered seqpipe-embeddings version (models:/NAME@ALIAS, runs:/...)."""
+    import mlflow
+
+    configure(runtime)
+    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    return sorted(model.index, key=model.index.get), model.vectors
+
+
 def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int) -> None:
     """Log numeric metrics to a given run (from any process, e.g. a Ray Train worker)."""
     import time

@@ -135,6 +135,8 @@ def test_deployments_schedule_trigger_registry_compare_lineage(stack):
     for row in ("seqpipe-embeddings v1 (champion)", "pretrain", "embeddings", "vocab", "corpus",
                 str(tmp_path / "in" / "0.txt")):
         assert row in traced.stdout, traced.stdout
+    served = seqpipe("similar", "fox", "-k", "3", "--embeddings", "models:/seqpipe-embeddings@champion", config=config)
+    assert len(served.stdout.splitlines()) == 3, "the champion serves nearest neighbours from the registry"
 
 
 def test_ui_pages_render_in_headless_chromium(stack):
