@@ -29,8 +29,10 @@ def main() -> None:
     parser.add_argument("--dev", help="validation manifest (default: part of train)")
     parser.add_argument("--test", help="test manifest")
     parser.add_argument("--lm", help="a character-level lm-<hash> folder for shallow fusion")
-    parser.add_argument("--lm-minutes", type=float, default=3.0, help="budget of the demo character LM")
-    parser.add_argument("--max-minutes", type=float, default=10.0, help="training budget (README figures: 10)")
+    parser.add_argument("--lm-minutes", type=float, default=2.0, help="budget of the demo character LM")
+    parser.add_argument("--max-minutes", type=float, default=8.0, help="training budget (README figures: 8)")
+    parser.add_argument("--utterances", type=int, default=2000, help="demo utterances to synthesise, without --train "
+                        "(README figures: 2000; `make pipeline` uses demo.speech_utterances)")
     parser.add_argument("--config", default="conf/pipeline.yaml")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="config override")
     parser.add_argument("--state-dir", default=".seqpipe")
@@ -45,7 +47,7 @@ def main() -> None:
     cfg = load_config(args.config if Path(args.config).exists() else None, args.sets)
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": args.train, "dev_manifest": args.dev,
                                                          "test_manifest": args.test}.items() if v})
-    sp = with_demo_data(sp, args.state_dir, cfg.demo.speech_utterances)
+    sp = with_demo_data(sp, args.state_dir, args.utterances)
     lm = args.lm or demo_char_lm(cfg, args.state_dir, args.lm_minutes)
     sp = sp.model_copy(update={"train": sp.train.model_copy(update={"max_minutes": args.max_minutes}),
                                "out": tempfile.mkdtemp(prefix="seqpipe-bench-speech-")})
