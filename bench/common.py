@@ -68,3 +68,22 @@ def print_table(rows: list[tuple], header: tuple) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+
+
+def add_config_args(parser) -> None:
+    """--config, --set, --state-dir and --json: the options the training benchmarks share."""
+    parser.add_argument("--config", default="conf/pipeline.yaml")
+    parser.add_argument("--set", dest="sets", action="append", default=[],
+                        help="config override, e.g. ner.crf=false (repeatable)")
+    parser.add_argument("--state-dir", default=".seqpipe")
+    parser.add_argument("--json", help="write the figures to this JSON file")
+
+
+def load_bench_config(args):
+    """The pipeline config of a benchmark run (the file, if present, and the --set overrides)."""
+    from seqpipe import environment
+
+    environment.prepare(args.state_dir)
+    from seqpipe.config import load_config
+
+    return load_config(args.config if Path(args.config).exists() else None, args.sets)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PeakMemory, machine, print_table, write_json  # noqa: E402
+from common import PeakMemory, add_config_args, load_bench_config, machine, print_table, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -30,18 +30,12 @@ def main() -> None:
     parser.add_argument("--embeddings", help="pretrained vectors: seqpipe embeddings folder or word2vec/GloVe file")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray Train worker counts to measure")
     parser.add_argument("--max-minutes", type=float, default=3.0, help="training budget per run (README figures: 3)")
-    parser.add_argument("--config", default="conf/pipeline.yaml")
-    parser.add_argument("--set", dest="sets", action="append", default=[], help="config override, e.g. ner.crf=false")
-    parser.add_argument("--state-dir", default=".seqpipe")
-    parser.add_argument("--json", help="write the figures to this JSON file")
+    add_config_args(parser)
     args = parser.parse_args()
 
-    from seqpipe import environment
-    environment.prepare(args.state_dir)
-    from seqpipe.config import load_config
+    cfg = load_bench_config(args)
     from seqpipe.ner.stage import run_ner, with_demo_data
 
-    cfg = load_config(args.config if Path(args.config).exists() else None, args.sets)
     ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": args.train, "dev_path": args.dev,
                                                        "test_path": args.test}.items() if v})
     ner = with_demo_data(ner, args.state_dir, cfg.demo.ner_sentences)

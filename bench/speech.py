@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PeakMemory, machine, print_table, write_json  # noqa: E402
+from common import PeakMemory, add_config_args, load_bench_config, machine, print_table, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -33,18 +33,12 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=8.0, help="training budget (README figures: 8)")
     parser.add_argument("--utterances", type=int, default=2000, help="demo utterances to synthesise, without --train "
                         "(README figures: 2000; `make pipeline` uses demo.speech_utterances)")
-    parser.add_argument("--config", default="conf/pipeline.yaml")
-    parser.add_argument("--set", dest="sets", action="append", default=[], help="config override")
-    parser.add_argument("--state-dir", default=".seqpipe")
-    parser.add_argument("--json", help="write the figures to this JSON file")
+    add_config_args(parser)
     args = parser.parse_args()
 
-    from seqpipe import environment
-    environment.prepare(args.state_dir)
-    from seqpipe.config import load_config
+    cfg = load_bench_config(args)
     from seqpipe.speech.stage import run_speech, with_demo_data
 
-    cfg = load_config(args.config if Path(args.config).exists() else None, args.sets)
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": args.train, "dev_manifest": args.dev,
                                                          "test_manifest": args.test}.items() if v})
     sp = with_demo_data(sp, args.state_dir, args.utterances)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PeakMemory, machine, print_table, write_json  # noqa: E402
+from common import PeakMemory, add_config_args, load_bench_config, machine, print_table, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -33,18 +33,13 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--one-by-one", type=int, default=200, help="test sentences decoded one at a time")
     parser.add_argument("--max-minutes", type=float, default=5.0, help="training budget (README figures: 5)")
-    parser.add_argument("--config", default="conf/pipeline.yaml")
-    parser.add_argument("--set", dest="sets", action="append", default=[], help="config override")
-    parser.add_argument("--state-dir", default=".seqpipe")
-    parser.add_argument("--json", help="write the figures to this JSON file")
+    add_config_args(parser)
     args = parser.parse_args()
 
-    from seqpipe import environment
-    environment.prepare(args.state_dir)
-    from seqpipe.config import ParallelFiles, load_config
+    cfg = load_bench_config(args)
+    from seqpipe.config import ParallelFiles
     from seqpipe.translation.stage import run_translation, with_demo_data
 
-    cfg = load_config(args.config if Path(args.config).exists() else None, args.sets)
     tr = cfg.translation
     if args.src:
         tr = tr.model_copy(update={"train_data": ParallelFiles(source=args.src, target=args.tgt),

@@ -55,15 +55,8 @@ def configure(runtime: RuntimeConfig) -> str:
 @contextlib.contextmanager
 def pipeline_run(runtime: RuntimeConfig, config: BaseModel, name: str = "pipeline") -> Iterator[str]:
     """The parent run of one pipeline execution; yields its run id."""
-    import mlflow
-
-    configure(runtime)
-    close_orphaned_runs(runtime)
-    tags = {"seqpipe.kind": "pipeline", "seqpipe.git_commit": git_commit(),
-            "seqpipe.config_hash": config_hash(config), **_process_tags()}
-    with mlflow.start_run(run_name=name, tags=tags) as run:
-        mlflow.log_params(_flatten(config.model_dump(mode="json")))
-        yield run.info.run_id
+    with _run(runtime, name, {"seqpipe.kind": "pipeline"}, config) as run_id:
+        yield run_id
 
 
 @contextlib.contextmanager
@@ -73,27 +66,37 @@ def stage_run(runtime: RuntimeConfig, stage: str, config: BaseModel,
 
     The parent is passed explicitly, so this works from any thread or process.
     """
+    with _run(runtime, stage, {"seqpipe.kind": "stage", "seqpipe.stage": stage}, config, parent_run_id) as run_id:
+        yield run_id
+
+
+@contextlib.contextmanager
+def _run(runtime: RuntimeConfig, name: str, tags: dict, config: BaseModel,
+         parent_run_id: str | None = None) -> Iterator[str]:
+    """An MLflow run with the config as params; at its end, the metrics an outage kept back
+    must have reached the server, else it fails with a TrackingUnavailable that says where they are."""
     import mlflow
 
     configure(runtime)
     if parent_run_id is None:
         close_orphaned_runs(runtime)
-    tags = {"seqpipe.kind": "stage", "seqpipe.stage": stage, "seqpipe.git_commit": git_commit(),
-            "seqpipe.config_hash": config_hash(config), **_process_tags()}
-    run = mlflow.start_run(run_name=stage, nested=parent_run_id is not None, parent_run_id=parent_run_id, tags=tags)
+    tags = {**tags, "seqpipe.git_commit": git_commit(), "seqpipe.config_hash": config_hash(config), **_process_tags()}
+    run = mlflow.start_run(run_name=name, nested=parent_run_id is not None, parent_run_id=parent_run_id, tags=tags)
     status, reachable = "FAILED", True
     try:
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         yield run.info.run_id
         left = tracking_buffer.send_pending(mlflow.get_tracking_uri(), runtime.state_dir, run.info.run_id)
-        reachable = not left
         if left:
             raise TrackingUnavailable(
-                f"stage {stage} finished, but MLflow at {redact_uri(mlflow.get_tracking_uri())} did not take "
-                f"{left} of its metric values: they are kept in "
+                f"{tags['seqpipe.kind']} {name} finished, but MLflow at {redact_uri(mlflow.get_tracking_uri())} did "
+                f"not take {left} of its metric values: they are kept in "
                 f"{tracking_buffer.buffer_file(runtime.state_dir, run.info.run_id)} and sent by the next seqpipe "
-                "command that reaches the server; the stage's output folder is complete")
+                "command that reaches the server; the output folder is complete")
         status = "FINISHED"
+    except TrackingUnavailable:  # here, or from a run nested in this one
+        reachable = False
+        raise
     finally:
         # with the server down, closing the run fails fast; the next run marks it FAILED (close_orphaned_runs)
         with contextlib.nullcontext() if reachable else tracking_buffer.quick_requests():
