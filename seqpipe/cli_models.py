@@ -138,7 +138,8 @@ def analyze_beam(model: Optional[str] = ModelOption, rows: int = typer.Option(20
             table.add_row(*line.split("\t"))
     Console().print(table)
     print(f"{m['beam_errors']} wrong of {m['beam_sentences']} dev sentences: search at fault "
-          f"{m['beam_search_fault_fraction']:.1%}, model at fault {m['beam_model_fault_fraction']:.1%}")
+          f"{m['beam_search_fault_fraction']:.1%}, model at fault {m['beam_model_fault_fraction']:.1%} "
+          f"(scores compared: log P / T^alpha with the decode's alpha = {m.get('beam_analysis_alpha', 0.0):g})")
     for key in sorted(k for k in m if k.startswith("sweep_bleu_")):
         print(f"{key[11:]:>10}  BLEU {m[key]:.2f}")
 

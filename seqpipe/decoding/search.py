@@ -49,6 +49,12 @@ class Hypothesis:
     log_prob: float              # sum of the step log-probabilities, <eos> included when emitted
     score: float                 # log_prob / T_y ** alpha (see the module docstring)
     attention: Tensor | None = None  # (T, S): one row per step taken, the <eos> step included
+    ended: bool = True           # False when cut at max_len without <eos>
+
+    @property
+    def length(self) -> int:
+        """T_y of the length normalisation: the tokens, plus the <eos> when one was emitted."""
+        return len(self.tokens) + self.ended
 
 
 def select(state: State, index: Tensor) -> State:
@@ -95,7 +101,7 @@ def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, bos: int, eos: in
         tokens, ended = _cut(row, eos)
         length, log_prob = len(tokens) + ended, float(total[i])
         out.append(Hypothesis(tokens, log_prob, log_prob,
-                              None if weights is None else weights[i, :length]))
+                              None if weights is None else weights[i, :length], ended))
     return out
 
 
@@ -106,7 +112,8 @@ def _finish(finished: list[list[Hypothesis]], paths: Tensor, log_probs: Tensor, 
         tokens, log_prob = paths[b, k].tolist(), float(log_probs[b, k])
         if ended:
             tokens = tokens[:-1]
-        finished[b].append(Hypothesis(tokens, log_prob, normalise(log_prob, len(tokens) + ended, alpha)))
+        finished[b].append(Hypothesis(tokens, log_prob, normalise(log_prob, len(tokens) + ended, alpha),
+                                      ended=ended))
 
 
 @torch.no_grad()
@@ -149,14 +156,20 @@ def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, bos: int, eo
 
 @torch.no_grad()
 def score(model: StepModel, src: Tensor, src_lengths: Tensor, targets: list[list[int]],
-          bos: int, eos: int) -> list[float]:
-    """log P(y | x) of each target followed by <eos>, by teacher forcing (batched; padding ignored)."""
-    if len(targets) != src.size(0):
-        raise ValueError(f"{len(targets)} targets for {src.size(0)} sources")
+          bos: int, eos: int, ended: list[bool] | None = None) -> list[float]:
+    """log P(y | x) of each target, by teacher forcing (batched; padding ignored).
+
+    A target is followed by <eos> unless its `ended` flag is False (an output cut at max_len
+    never emitted one, so its log-probability must not include it). Default: all ended.
+    """
+    if len(targets) != src.size(0) or (ended is not None and len(ended) != len(targets)):
+        raise ValueError(f"{len(targets)} targets for {src.size(0)} sources"
+                         + ("" if ended is None else f" and {len(ended)} ended flags"))
     if not targets:
         return []
     device = src.device
-    lengths = torch.tensor([len(y) + 1 for y in targets], device=device)
+    ended = [True] * len(targets) if ended is None else ended
+    lengths = torch.tensor([len(y) + bool(e) for y, e in zip(targets, ended)], device=device)
     gold = torch.full((len(targets), int(lengths.max())), eos, dtype=torch.long, device=device)
     for i, y in enumerate(targets):
         gold[i, :len(y)] = torch.tensor(y, dtype=torch.long, device=device)

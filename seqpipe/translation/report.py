@@ -9,7 +9,7 @@ import torch
 
 from seqpipe.config import TranslationConfig
 from seqpipe.decoding.analysis import analyse
-from seqpipe.decoding.search import beam_search, greedy
+from seqpipe.decoding.search import Hypothesis, beam_search, greedy
 from seqpipe.paths import load_weights
 from seqpipe.translation.training import BOS, EOS, Vocabularies, build_model, collate, corpus_scores
 
@@ -22,18 +22,24 @@ def load_translator(folder: Path):
     return model.eval(), Vocabularies(folder)
 
 
-def decode(model, examples: list[dict], beam: int, alpha: float, max_len: int, batch_size: int = 64) -> list[list[int]]:
-    """Best output ids per example: greedy when beam is 0, else batched beam search."""
+def decode_hypotheses(model, examples: list[dict], beam: int, alpha: float, max_len: int,
+                      batch_size: int = 64) -> list[Hypothesis]:
+    """Best hypothesis per example: greedy when beam is 0, else batched beam search."""
     out = []
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
             batch = collate(examples[start:start + batch_size], training=False)
             if beam == 0:
-                out += [h.tokens for h in greedy(model, batch["src"], batch["src_lengths"], BOS, EOS, max_len)]
+                out += greedy(model, batch["src"], batch["src_lengths"], BOS, EOS, max_len)
             else:
                 found = beam_search(model, batch["src"], batch["src_lengths"], BOS, EOS, beam, alpha, max_len)
-                out += [hyps[0].tokens for hyps in found]
+                out += [hyps[0] for hyps in found]
     return out
+
+
+def decode(model, examples: list[dict], beam: int, alpha: float, max_len: int, batch_size: int = 64) -> list[list[int]]:
+    """Best output ids per example (see decode_hypotheses)."""
+    return [h.tokens for h in decode_hypotheses(model, examples, beam, alpha, max_len, batch_size)]
 
 
 def evaluate_model(folder: Path, cfg: TranslationConfig, tokens: dict) -> dict:
@@ -60,20 +66,26 @@ def evaluate_model(folder: Path, cfg: TranslationConfig, tokens: dict) -> dict:
 
 
 def analyse_beam(folder: Path, model, vocab: Vocabularies, examples: list[dict], cfg: TranslationConfig) -> dict:
-    """Is the search or the model at fault for each wrong beam output? Writes beam_errors.tsv."""
-    outputs = decode(model, examples, cfg.beam, cfg.alpha, cfg.max_tokens * 2)
+    """Is the search or the model at fault for each wrong beam output? Writes beam_errors.tsv.
+
+    The verdict compares the objective the beam search maximised, log P / T^alpha with the
+    decode's own alpha (cfg.alpha); the raw log-probabilities are kept beside it.
+    """
+    found = decode_hypotheses(model, examples, cfg.beam, cfg.alpha, cfg.max_tokens * 2)
     batch = collate(examples, training=False)
     with torch.no_grad():
-        cases, summary = analyse(model, batch["src"], batch["src_lengths"], [e["tgt"] for e in examples], outputs,
-                                 BOS, EOS)
-    rows = ["source\treference\toutput\tlog_p_reference\tlog_p_output\tat_fault"]
+        cases, summary = analyse(model, batch["src"], batch["src_lengths"], [e["tgt"] for e in examples],
+                                 [h.tokens for h in found], BOS, EOS, alpha=cfg.alpha,
+                                 output_ended=[h.ended for h in found])
+    rows = ["source\treference\toutput\tlog_p_reference\tlog_p_output\tscore_reference\tscore_output\tat_fault"]
     for case in cases:
         if case.at_fault != "none":
             rows.append("\t".join([vocab.decode_source(examples[case.index]["src"]), vocab.decode_target(case.reference),
                                    vocab.decode_target(case.output), f"{case.ref_log_prob:.4f}",
-                                   f"{case.out_log_prob:.4f}", case.at_fault]))
+                                   f"{case.out_log_prob:.4f}", f"{case.ref_score:.4f}", f"{case.out_score:.4f}",
+                                   case.at_fault]))
     (folder / "beam_errors.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return {"beam_" + k: v for k, v in summary.items()}
+    return {"beam_" + k: v for k, v in summary.items()} | {"beam_analysis_alpha": cfg.alpha}
 
 
 def plot_attention(folder: Path, model, vocab: Vocabularies, examples: list[dict], max_len: int) -> None:
