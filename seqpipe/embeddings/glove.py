@@ -13,8 +13,7 @@ Follows the reference C code (cooccur.c, glove.c) with these choices:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -158,9 +157,10 @@ class GloveParams:
     gradsq_b: torch.Tensor
     gradsq_b_ctx: torch.Tensor
 
-    def clone(self) -> "GloveParams":
-        """A deep copy (tensors cloned)."""
-        return GloveParams(*(getattr(self, f.name).clone() for f in fields(self)))
+    def tensors(self) -> list[torch.Tensor]:
+        """Every tensor, in field order: what a checkpoint saves and workers merge."""
+        return [self.w, self.w_ctx, self.b, self.b_ctx, self.gradsq_w, self.gradsq_w_ctx, self.gradsq_b,
+                self.gradsq_b_ctx]
 
 
 def init_glove(vocab_size: int, dim: int, seed: int = 0, device: str | torch.device = "cpu") -> GloveParams:
@@ -238,23 +238,19 @@ def glove_vectors(params: GloveParams) -> np.ndarray:
     return (params.w + params.w_ctx).detach().to("cpu", torch.float32).numpy()
 
 
-def train_glove(rows, cols, values, vocab_size: int, dim: int = 100, epochs: int = 25, lr: float = 0.05,
-                x_max: float = 100.0, alpha: float = 0.75, batch_size: int = 16384, seed: int = 0,
-                device: str | torch.device = "cpu",
-                on_epoch: Callable[[int, float, GloveParams], None] | None = None) -> np.ndarray:
-    """Train GloVe on co-occurrence entries with shuffled AdaGrad mini-batches; returns W + W~."""
-    rows = torch.as_tensor(rows, dtype=torch.int64, device=device)
-    cols = torch.as_tensor(cols, dtype=torch.int64, device=device)
-    values = torch.as_tensor(values, dtype=torch.float32, device=device)
-    params = init_glove(vocab_size, dim, seed=seed, device=device)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    n = len(values)
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            batch = order[start:start + batch_size]
-            total += glove_step(params, rows[batch], cols[batch], values[batch], lr, x_max, alpha)
-        if on_epoch is not None:
-            on_epoch(epoch, total / max(n, 1), params)
-    return glove_vectors(params)
+def epoch_order(n: int, seed: int, rank: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of a worker's n entries in one epoch: a function of (seed, rank, epoch)
+    only, so a run resumed at epoch k visits the entries as the uninterrupted run did."""
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank, epoch]).generate_state(1)[0]))
+    return torch.randperm(n, generator=generator)
+
+
+def glove_epoch(params: GloveParams, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor,
+                order: torch.Tensor, batch_size: int, lr: float = 0.05, x_max: float = 100.0,
+                alpha: float = 0.75) -> float:
+    """AdaGrad mini-batches over the entries in `order`; returns their summed 0.5 * f * diff^2."""
+    cost = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size].to(rows.device)
+        cost += glove_step(params, rows[batch], cols[batch], values[batch], lr, x_max, alpha)
+    return cost

@@ -2,8 +2,14 @@
 
 The co-occurrence matrix is built shard-parallel and merged once (sparse: memory grows
 with the number of distinct pairs); each Ray Train worker then trains AdaGrad on its
-strided share of the non-zero entries, and the workers average all parameters (and
-AdaGrad accumulators) after every epoch. Rank 0 evaluates, logs and checkpoints.
+strided share of the non-zero entries, in chunks of `chunk_tokens` entries. After every
+chunk the workers SUM their increments to every tensor, vectors, biases and AdaGrad
+accumulators alike: x = x0 + sum_k (x_k - x0), so an accumulator that started at 1 becomes
+1 + sum_k (G_k - 1), as if one process had taken all the steps (glove.c's Hogwild threads
+add their updates the same way). Averaging instead would leave every accumulator N times
+too small, the steps sqrt(N) too large, and the result dependent on num_workers.
+Rank 0 evaluates, logs and checkpoints; each epoch's order is drawn from (seed, rank,
+epoch), so a resumed run repeats the uninterrupted one.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -49,12 +56,42 @@ def build_cooccurrence(config: dict, cfg, runtime, folder: Path) -> Path:
     return folder / "cooc.npz"
 
 
+def train_epoch(params, entries: list[torch.Tensor], cfg, rank: int, epoch: int, n_chunks: int,
+                reduce: Callable[[torch.Tensor], None] | None = None) -> float:
+    """One worker's epoch over its entries (rows, cols, values); returns the summed cost.
+
+    `reduce` sums a tensor over the workers in place (all_reduce); it runs after each of the
+    n_chunks chunks, which every worker must take the same number of (None: one worker).
+    """
+    from seqpipe.embeddings.glove import epoch_order, glove_epoch
+
+    order = epoch_order(len(entries[0]), cfg.seed, rank, epoch)
+    bounds = np.linspace(0, len(order), n_chunks + 1).astype(np.int64)
+    cost = 0.0
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        before = [t.clone() for t in params.tensors()] if reduce else []
+        cost += glove_epoch(params, *entries, order[lo:hi], cfg.batch_pairs * 4, lr=cfg.lr or GLOVE_LR,
+                            x_max=cfg.glove_x_max, alpha=cfg.glove_alpha)
+        if reduce:
+            merge_increments(params.tensors(), before, reduce)
+    return cost
+
+
+def merge_increments(tensors: list[torch.Tensor], before: list[torch.Tensor],
+                     reduce: Callable[[torch.Tensor], None]) -> None:
+    """tensor = before + sum over workers of (tensor_k - before), in place (module docstring)."""
+    for tensor, start in zip(tensors, before):
+        tensor -= start
+        reduce(tensor)
+        tensor += start
+
+
 def worker_loop(config: dict) -> None:
     import ray.train
     import torch.distributed as dist
 
     from seqpipe.config import EmbeddingsConfig, RuntimeConfig
-    from seqpipe.embeddings.glove import glove_step, glove_vectors, init_glove
+    from seqpipe.embeddings.glove import glove_vectors, init_glove
     from seqpipe.embeddings.quality import EpochEvaluation
     from seqpipe.training.loop import log_epoch, out_of_time
 
@@ -65,21 +102,15 @@ def worker_loop(config: dict) -> None:
     torch.set_flush_denormal(True)
     cooc = np.load(config["cooc"])
     entries = [torch.from_numpy(cooc[k][rank::world]) for k in ("rows", "cols", "values")]
+    n_chunks = max(1, -(-len(cooc["values"]) // world // cfg.chunk_tokens))
     params = init_glove(config["words"], cfg.dim, seed=cfg.seed)
     start, history = _restore(ray.train.get_checkpoint(), params)
     evaluation = EpochEvaluation(cfg.eval, config["tokens"]) if rank == 0 else None
-    generator = torch.Generator().manual_seed(cfg.seed * 100 + rank)
     budget_started = time.perf_counter()
     for epoch in range(start, cfg.epochs):
-        started, cost, order = time.perf_counter(), 0.0, torch.randperm(len(entries[0]), generator=generator)
-        for i in range(0, len(order), cfg.batch_pairs * 4):
-            batch = order[i:i + cfg.batch_pairs * 4]
-            cost += glove_step(params, *(e[batch] for e in entries), lr=cfg.lr or GLOVE_LR,
-                               x_max=cfg.glove_x_max, alpha=cfg.glove_alpha)
-        for tensor in _tensors(params) if world > 1 else []:
-            dist.all_reduce(tensor)
-            tensor /= world
-        metrics = {"loss": cost / max(len(order), 1), "seconds": time.perf_counter() - started, "words": 0}
+        started = time.perf_counter()
+        cost = train_epoch(params, entries, cfg, rank, epoch, n_chunks, dist.all_reduce if world > 1 else None)
+        metrics = {"loss": cost / max(len(entries[0]), 1), "seconds": time.perf_counter() - started, "words": 0}
         if rank == 0:
             metrics.update(evaluation(glove_vectors(params)))
             log_epoch(runtime, config.get("mlflow_run_id"), metrics, epoch + 1)
@@ -121,16 +152,11 @@ def fit(config: dict, cfg, runtime, run_name: str) -> tuple[np.ndarray, list[dic
         return np.load(Path(folder) / "w.npy") + np.load(Path(folder) / "w_ctx.npy"), progress["history"]
 
 
-def _tensors(params) -> list[torch.Tensor]:
-    return [params.w, params.w_ctx, params.b, params.b_ctx,
-            params.gradsq_w, params.gradsq_w_ctx, params.gradsq_b, params.gradsq_b_ctx]
-
-
-_NAMES = ["w", "w_ctx", "b", "b_ctx", "gradsq_w", "gradsq_w_ctx", "gradsq_b", "gradsq_b_ctx"]
+_NAMES = ["w", "w_ctx", "b", "b_ctx", "gradsq_w", "gradsq_w_ctx", "gradsq_b", "gradsq_b_ctx"]  # params.tensors()
 
 
 def _save(params, epoch: int, history: list[dict], folder: Path) -> None:
-    for name, tensor in zip(_NAMES, _tensors(params)):
+    for name, tensor in zip(_NAMES, params.tensors()):
         np.save(folder / f"{name}.npy", tensor.cpu().numpy())
     (folder / "progress.json").write_text(json.dumps({"epoch": epoch, "history": history}))
 
@@ -139,7 +165,7 @@ def _restore(checkpoint, params) -> tuple[int, list[dict]]:
     if checkpoint is None:
         return 0, []
     with checkpoint.as_directory() as folder:
-        for name, tensor in zip(_NAMES, _tensors(params)):
+        for name, tensor in zip(_NAMES, params.tensors()):
             tensor.copy_(torch.from_numpy(np.load(Path(folder) / f"{name}.npy")))
         progress = json.loads((Path(folder) / "progress.json").read_text())
     return progress["epoch"], progress["history"]

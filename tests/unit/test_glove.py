@@ -1,3 +1,4 @@
+import copy
 from collections import defaultdict
 
 import numpy as np
@@ -6,7 +7,7 @@ import torch
 
 from seqpipe.embeddings.glove import (
     _chunk_bounds, cooccurrence, glove_gradients, glove_loss, glove_step, glove_vectors, glove_weight,
-    init_glove, train_glove,
+    epoch_order, glove_epoch, init_glove,
 )
 
 
@@ -138,7 +139,7 @@ def test_hand_gradients_equal_autograd_of_loss():
 def test_step_is_adagrad_with_old_gradsq_then_accumulate():
     params, rows, cols, values = tiny_problem()
     params.gradsq_w.fill_(4.0)
-    before = params.clone()
+    before = copy.deepcopy(params)
     g = glove_gradients(before, rows, cols, values)
     cost = glove_step(params, rows, cols, values, lr=0.1)
     assert cost == pytest.approx(float(g["cost"]))
@@ -156,7 +157,7 @@ def test_step_skips_non_finite_entries_but_keeps_their_rows_other_entries():
     values = values.clone()
     values[1] = 0.0                                   # log 0 = -inf
     params.w_ctx[1, 0] = float("inf")                 # entries 0 and 5 (col 1) get a non-finite diff
-    clean = params.clone()
+    clean = copy.deepcopy(params)
     cost = glove_step(params, rows, cols, values)
     assert np.isfinite(cost)
     for name in ("w", "b", "b_ctx", "gradsq_w", "gradsq_b", "gradsq_w_ctx"):
@@ -177,19 +178,37 @@ def planted_cooccurrences(vocab=60, dim=5, seed=0):
     return rows, cols, x.reshape(-1).astype(np.float32)
 
 
+def train(rows, cols, values, vocab, dim, epochs, batch_size, lr=0.05, seed=0, costs=None):
+    """GloVe on one process: glove_epoch over epoch_order, the worker loop's own parts."""
+    params = init_glove(vocab, dim, seed=seed)
+    entries = [torch.as_tensor(rows), torch.as_tensor(cols), torch.as_tensor(values)]
+    for epoch in range(epochs):
+        cost = glove_epoch(params, *entries, epoch_order(len(values), seed, 0, epoch), batch_size, lr)
+        if costs is not None:
+            costs.append(cost)
+    return glove_vectors(params)
+
+
 def test_training_on_planted_low_rank_structure_reduces_cost():
     rows, cols, values = planted_cooccurrences()
     costs = []
-    vectors = train_glove(rows, cols, values, 60, dim=5, epochs=50, lr=0.1, batch_size=256,
-                          on_epoch=lambda epoch, cost, params: costs.append(cost))
+    vectors = train(rows, cols, values, 60, dim=5, epochs=50, lr=0.1, batch_size=256, costs=costs)
     assert vectors.shape == (60, 5) and vectors.dtype == np.float32
     assert len(costs) == 50
     assert costs[-1] < 0.1 * costs[0], (costs[0], costs[-1])
 
 
+def test_each_epoch_has_its_own_order_drawn_from_seed_rank_and_epoch():
+    orders = [epoch_order(100, 1, 0, epoch) for epoch in range(3)]
+    assert all(sorted(o.tolist()) == list(range(100)) for o in orders)
+    assert not torch.equal(orders[0], orders[1]) and not torch.equal(orders[1], orders[2])
+    assert torch.equal(epoch_order(100, 1, 0, 2), orders[2])  # a resumed epoch 2 repeats it
+    assert not torch.equal(epoch_order(100, 1, 1, 0), orders[0]) and not torch.equal(epoch_order(100, 2, 0, 0), orders[0])
+
+
 def test_same_seed_same_vectors_other_seed_differs():
     rows, cols, values = planted_cooccurrences(vocab=20)
-    run = lambda seed: train_glove(rows, cols, values, 20, dim=5, epochs=3, batch_size=64, seed=seed)
+    run = lambda seed: train(rows, cols, values, 20, dim=5, epochs=3, batch_size=64, seed=seed)
     a, b, c = run(3), run(3), run(4)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
