@@ -129,4 +129,4 @@ def build_task(task_config: dict, device) -> Task:
     return Task(model=build_tagger(folder), train=train, dev=dev,
                 collate=lambda batch, training: collate(batch, training, task_config["word_dropout"], rng),
                 evaluate=evaluate, summarize=entity_scores, metric="f1", mode="max",
-                length=lambda e: len(e["words"]))
+                length=lambda e: len(e["words"]), rngs=[rng])

@@ -9,8 +9,10 @@ the gradients stop being finite, early stopping on the validation metric, best a
 last checkpoints through `ray.train.report`, and MLflow metrics from rank 0 only.
 
 Checkpoints hold `model.pt` / `optimizer.pt` (state dicts, loaded with
-weights_only=True) and `progress.json`; a worker failure or a rerun resumes from the
-last one.
+weights_only=True), `progress.json` and `rng.json` (every worker's generator states,
+`seqpipe.training.rng`); a worker failure or a rerun resumes from the last one and
+repeats what the uninterrupted run would have done. An epoch cut short by the time
+budget is marked `partial_epoch` and does not count towards early stopping's patience.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ import torch
 from torch import nn
 
 from seqpipe.errors import SeqpipeError
+from seqpipe.paths import load_weights
+from seqpipe.training import rng
 
 
 class TrainingDiverged(SeqpipeError):
@@ -47,6 +51,7 @@ class Task:
     mode: Literal["max", "min"]
     length: Callable[[Any], int] = len  # for batching examples of similar length together
     unused_parameters: bool = False  # DDP must look for parameters a step leaves unused (adaptive softmax)
+    rngs: list = field(default_factory=list)  # the task's own random.Random generators (word dropout)
 
 
 @dataclass
@@ -71,16 +76,17 @@ def worker_loop(config: dict) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.set_num_threads(config["threads"])
     torch.set_flush_denormal(True)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed)  # the same on every worker while the model is built: DDP starts from rank 0's
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
     module_name, _, function = config["task"].partition(":")
     task = getattr(importlib.import_module(module_name), function)(config["task_config"], device)
+    rng.seed_worker(cfg.seed, rank, task.rngs)
     model = task.model.to(device)
     if world > 1:
         model = ray.train.torch.prepare_model(
             model, parallel_strategy_kwargs={"find_unused_parameters": task.unused_parameters})
     optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
-    progress = _restore(ray.train.get_checkpoint(), unwrap(model), optimizer)
+    progress = _restore(ray.train.get_checkpoint(), unwrap(model), optimizer, task, rank)
     started = time.perf_counter()
     while progress.epoch < cfg.epochs and not progress.stopped:
         stats = train_epoch(model, optimizer, task, cfg, progress.epoch, rank, world, device, started)
@@ -90,7 +96,7 @@ def worker_loop(config: dict) -> None:
             progress.stopped = "time budget spent"
         if rank == 0:
             log_epoch(runtime, config.get("mlflow_run_id"), metrics, progress.epoch)
-        _report(model, optimizer, progress, metrics, task, rank)
+        _report(model, optimizer, progress, metrics, task, rank, world)
 
 
 def log_epoch(runtime, run_id: str | None, metrics: dict, epoch: int) -> None:
@@ -131,7 +137,8 @@ def train_epoch(model, optimizer, task: Task, cfg, epoch: int, rank: int, world:
         if cfg.max_minutes and shared[2].item() / world > cfg.max_minutes * 60:
             break
     seconds = time.perf_counter() - epoch_started
-    return {"train_loss": loss_sum / max(predictions, 1), "tokens_per_s": predictions / seconds,
+    partial = {"partial_epoch": 1.0} if len(norms) < len(batches) else {}
+    return partial | {"train_loss": loss_sum / max(predictions, 1), "tokens_per_s": predictions / seconds,
             "grad_norm": float(np.mean(norms)) if norms else 0.0, "grad_norm_max": max(norms, default=0.0),
             "clipped_fraction": clipped / max(len(norms), 1), "epoch_seconds": seconds, "steps": len(norms)}
 
@@ -218,37 +225,49 @@ def _advance(progress: Progress, metrics: dict, task: Task, cfg) -> Progress:
     sign = 1 if task.mode == "max" else -1
     if progress.best is None or sign * (value - progress.best) > cfg.min_delta:
         progress.best, progress.best_epoch, progress.bad_epochs = value, progress.epoch, 0
-    else:
+    elif not metrics.get("partial_epoch"):  # a cut-short epoch is no evidence against more training
         progress.bad_epochs += 1
         if cfg.patience and progress.bad_epochs >= cfg.patience:
             progress.stopped = f"no better dev_{task.metric} for {cfg.patience} epochs"
     return progress
 
 
-def _report(model, optimizer, progress: Progress, metrics: dict, task: Task, rank: int) -> None:
+def _report(model, optimizer, progress: Progress, metrics: dict, task: Task, rank: int, world: int) -> None:
     """Report the epoch with a checkpoint written by rank 0 (Ray keeps the best and the latest)."""
     import ray.train
 
     score = metrics.get(f"dev_{task.metric}", progress.best)
     numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    states = [rng.capture(task.rngs)]
+    if world > 1:
+        import torch.distributed as dist
+
+        states = [None] * world
+        dist.all_gather_object(states, rng.capture(task.rngs))
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
         if rank == 0:
             torch.save(unwrap(model).state_dict(), Path(folder) / "model.pt")
             torch.save(optimizer.state_dict(), Path(folder) / "optimizer.pt")
             (Path(folder) / "progress.json").write_text(json.dumps(progress.__dict__))
+            (Path(folder) / "rng.json").write_text(json.dumps({"workers": states}))
             checkpoint = ray.train.Checkpoint.from_directory(folder)
         worst = -math.inf if task.mode == "max" else math.inf
         score = score if score is not None and math.isfinite(score) else worst
         ray.train.report({**numeric, "score": score, "epoch": progress.epoch}, checkpoint=checkpoint)
 
 
-def _restore(checkpoint, model: nn.Module, optimizer) -> Progress:
+def _restore(checkpoint, model: nn.Module, optimizer, task: Task, rank: int) -> Progress:
+    """Model, optimiser, progress and this worker's generators from the last checkpoint."""
     if checkpoint is None:
         return Progress()
     with checkpoint.as_directory() as folder:
-        model.load_state_dict(torch.load(Path(folder) / "model.pt", map_location="cpu", weights_only=True))
-        optimizer.load_state_dict(torch.load(Path(folder) / "optimizer.pt", map_location="cpu", weights_only=True))
+        model.load_state_dict(load_weights(Path(folder) / "model.pt"))
+        optimizer.load_state_dict(load_weights(Path(folder) / "optimizer.pt"))
+        saved = Path(folder) / "rng.json"  # absent in checkpoints written by older seqpipe
+        states = json.loads(saved.read_text())["workers"] if saved.exists() else []
+        if rank < len(states):  # with more workers than the run that saved it, the new ones start fresh
+            rng.restore(states[rank], task.rngs)
         return Progress(**json.loads((Path(folder) / "progress.json").read_text()))
 
 
@@ -295,5 +314,5 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     sign = 1 if mode == "max" else -1
     best, _ = max(result.best_checkpoints, key=lambda pair: sign * pair[1]["score"])
     with best.as_directory() as folder:
-        state = torch.load(Path(folder) / "model.pt", map_location="cpu", weights_only=True)
+        state = load_weights(Path(folder) / "model.pt")
     return FitResult(best_state=state, progress=progress)

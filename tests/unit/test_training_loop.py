@@ -101,3 +101,41 @@ def test_minimised_metrics_improve_downwards():
     for value in (10.0, 8.0, math.inf):
         progress = _advance(progress, {"dev_loss": value}, task, TrainConfig(patience=None))
     assert progress.best == 8.0 and not progress.stopped
+
+
+def test_an_epoch_cut_short_by_the_time_budget_does_not_count_against_patience():
+    model = Regression()
+    cfg = TrainConfig(batch_size=8, num_workers=1, max_minutes=0.001, patience=1)
+    long_ago = time.perf_counter() - 3600  # the budget is spent after the first step
+    stats = train_epoch(model, make_optimizer(cfg, model.parameters()), regression_task(model), cfg, 1, 0, 1,
+                        torch.device("cpu"), long_ago)
+    assert stats["steps"] == 1 and stats["partial_epoch"] == 1.0
+    full = train_epoch(model, make_optimizer(cfg, model.parameters()), regression_task(model), cfg, 1, 0, 1,
+                       torch.device("cpu"), time.perf_counter())
+    assert full["steps"] == 8 and "partial_epoch" not in full
+    progress = _advance(Progress(), {"dev_loss": 1.0}, regression_task(model), cfg)
+    progress = _advance(progress, {"dev_loss": 2.0, **stats}, regression_task(model), cfg)
+    assert progress.bad_epochs == 0 and not progress.stopped and progress.epoch == 2
+    progress = _advance(progress, {"dev_loss": 2.0}, regression_task(model), cfg)
+    assert progress.bad_epochs == 1 and progress.stopped  # a whole epoch without improvement does count
+
+
+def test_generator_states_survive_json_and_give_the_same_draws():
+    import json
+
+    import numpy as np
+
+    from seqpipe.training import rng
+
+    own = [random.Random(), random.Random()]
+    rng.seed_worker(7, 1, own)
+    saved = json.loads(json.dumps(rng.capture(own)))
+    expected = (random.random(), np.random.rand(), torch.rand(3).tolist(), own[0].random(), own[1].random())
+    for _ in range(3):  # draw something else, then go back
+        random.random(), np.random.rand(5), torch.rand(9), own[0].random()
+    rng.restore(saved, own)
+    assert (random.random(), np.random.rand(), torch.rand(3).tolist(), own[0].random(), own[1].random()) == expected
+    rng.seed_worker(7, 0, own)
+    assert torch.rand(3).tolist() != expected[2] and own[0].random() != expected[3]  # another rank, other draws
+    with pytest.raises(ValueError, match="task generators"):
+        rng.restore(saved, own[:1])
