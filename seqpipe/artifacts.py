@@ -12,13 +12,15 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from seqpipe.errors import OutputError
 
 SCHEMA_VERSION = 1
+RACY_NS = 2_000_000_000  # a file changed this recently is not cached: a same-tick rewrite would look unchanged
 
 
 def sha256_json(obj: Any) -> str:
@@ -31,6 +33,49 @@ def sha256_file(path: str | Path, block: int = 1 << 22) -> str:
         while chunk := f.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_files(paths: Iterable[str | Path], cache: str | Path | None = None) -> list[str]:
+    """The sha256 of each file's content, in order.
+
+    With `cache` (a JSON file of path -> [size, mtime_ns, ctime_ns, sha256]), a file whose
+    size and timestamps are those it had when it was hashed is not read again; a file
+    changed in the last RACY_NS is hashed but not cached. A missing, corrupt or unwritable
+    cache only costs the hashing.
+    """
+    known = _read_digests(cache) if cache else {}
+    fresh: dict[str, list] = {}
+    digests = []
+    for path in (os.path.abspath(p) for p in paths):
+        stat = os.stat(path)  # before reading: a change while hashing then misses the cache next time
+        stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+        entry = known.get(path)
+        cached = entry[3] if isinstance(entry, list) and len(entry) == 4 and entry[:3] == stamp else None
+        digests.append(cached or sha256_file(path))
+        if cached is None and time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > RACY_NS:
+            fresh[path] = stamp + [digests[-1]]
+    if cache and fresh:
+        _write_digests(Path(cache), {**known, **fresh})
+    return digests
+
+
+def _read_digests(cache: str | Path) -> dict:
+    try:
+        known = read_json(cache)
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def _write_digests(cache: Path, digests: dict) -> None:
+    """Replace the cache file atomically (concurrent writers lose entries, never corrupt it)."""
+    tmp = cache.with_name(f".{cache.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(digests), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
-from seqpipe.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file, sha256_json, write_json
+from seqpipe.artifacts import (SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file, sha256_files,
+                               sha256_json, write_json)
 from seqpipe.config import RuntimeConfig, SpeechConfig
 from seqpipe.errors import InputError
 from seqpipe.paths import allowed_roots, check_paths
@@ -25,6 +26,7 @@ from seqpipe.rejects import enforce_reject_policy
 from seqpipe.speech.manifest import Reject, SpeechData, read_manifest
 
 CHUNK = 64  # utterances per feature task
+DIGEST_CACHE = "cache/sha256.json"  # under the state folder: audio digests by (path, size, timestamps)
 
 
 class SpeechResult(BaseModel):
@@ -55,10 +57,7 @@ def run_speech(cfg: SpeechConfig, runtime: RuntimeConfig, fusion_lm: str | None 
     data = {split: _read(cfg, path, allowed_roots(runtime)) for split, path in manifests if path}
     if "dev" not in data:
         data["train"], data["dev"] = _split_dev(data["train"], cfg.dev_fraction, cfg.train.seed)
-    audio = sorted({(u.path, Path(u.path).stat().st_size) for d in data.values() for u in d.utterances})
-    input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "config": cfg.model_dump(exclude={"out"}),
-                              "manifests": [sha256_file(f) for d in data.values() for f in d.files if Path(f).is_file()],
-                              "audio": audio, "lm": fusion_lm and sha256_file(Path(fusion_lm) / "model.pt")})
+    input_hash = speech_input_hash(cfg, data, fusion_lm, runtime.state_dir)
     final = Path(cfg.out or Path(runtime.state_dir) / "speech").resolve() / f"speech-{input_hash[:16]}"
     if is_complete(final):
         return _result(final, reused=True)
@@ -79,12 +78,24 @@ def run_speech(cfg: SpeechConfig, runtime: RuntimeConfig, fusion_lm: str | None 
     return _result(final, reused=False)
 
 
+def speech_input_hash(cfg: SpeechConfig, data: dict[str, SpeechData], fusion_lm: str | None, state_dir: str) -> str:
+    """The hash naming speech-<hash>/: the config and the content (sha256) of the manifests,
+    of every utterance's audio and of the fusion LM's weights."""
+    cache = Path(state_dir) / DIGEST_CACHE
+    manifests = [f for d in data.values() for f in d.files if Path(f).is_file()]
+    audio = sorted({u.path for d in data.values() for u in d.utterances})
+    return sha256_json({"schema_version": SCHEMA_VERSION, "config": cfg.model_dump(exclude={"out"}),
+                        "manifests": sha256_files(manifests, cache),
+                        "audio": list(zip(audio, sha256_files(audio, cache))),
+                        "lm": fusion_lm and sha256_file(Path(fusion_lm) / "model.pt")})
+
+
 def prepare(folder: Path, cfg: SpeechConfig, data: dict[str, SpeechData], runtime) -> list[Reject]:
     """Feature shards of every split (as Ray tasks) and model.json; returns every reject."""
     from seqpipe.parallel import run_tasks
 
     (folder / "features").mkdir()
-    features = {"sample_rate": cfg.sample_rate, "n_fft": cfg.n_fft, "hop": cfg.hop, "n_mels": cfg.n_mels}
+    features = model_spec(cfg)["features"]
     jobs = [(str(folder), split, i // CHUNK, [(u.path, u.transcript, u.origin, u.line) for u in d.utterances[i:i + CHUNK]],
              features, cfg.alphabet, 2 ** cfg.conv_layers)
             for split, d in data.items() for i in range(0, len(d.utterances), CHUNK)]
@@ -93,13 +104,18 @@ def prepare(folder: Path, cfg: SpeechConfig, data: dict[str, SpeechData], runtim
     enforce_reject_policy([(f"{r.origin}:{r.line}", r.reason) for r in rejects], sum(d.read for d in data.values()),
                           cfg.max_reject_rate, "utterances", "speech.max_reject_rate",
                           [f for d in data.values() for f in d.files])
-    write_json(folder / "model.json", {
-        "alphabet": cfg.alphabet, "features": features,
-        "model": {"conv_layers": cfg.conv_layers, "conv_channels": cfg.conv_channels, "cell": cfg.encoder.cell,
-                  "hidden": cfg.encoder.hidden, "layers": cfg.encoder.layers, "dropout": cfg.encoder.dropout,
-                  "freq_masks": cfg.freq_masks, "freq_width": cfg.freq_width, "time_masks": cfg.time_masks,
-                  "time_width": cfg.time_width}})
+    write_json(folder / "model.json", model_spec(cfg))
     return rejects
+
+
+def model_spec(cfg: SpeechConfig) -> dict:
+    """model.json: the alphabet, the feature settings and the acoustic model's shape."""
+    return {"alphabet": cfg.alphabet,
+            "features": {"sample_rate": cfg.sample_rate, "n_fft": cfg.n_fft, "hop": cfg.hop, "n_mels": cfg.n_mels},
+            "model": {"conv_layers": cfg.conv_layers, "conv_channels": cfg.conv_channels, "cell": cfg.encoder.cell,
+                      "hidden": cfg.encoder.hidden, "layers": cfg.encoder.layers, "dropout": cfg.encoder.dropout,
+                      "freq_masks": cfg.freq_masks, "freq_width": cfg.freq_width, "time_masks": cfg.time_masks,
+                      "time_width": cfg.time_width}}
 
 
 def extract_features(folder: str, split: str, index: int, items: list, features: dict, alphabet: str,
