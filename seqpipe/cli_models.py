@@ -181,12 +181,23 @@ def transcribe(audio: List[Path] = typer.Argument(..., help="Audio files (WAV, F
                lm: Optional[str] = typer.Option(None, help="A character-level lm-<hash> folder for shallow fusion."),
                model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
                set_: Optional[List[str]] = SetOption):
-    """Print the transcript of each audio file."""
-    cfg = load(config, set_)
+    """Print the transcript of each audio file (beam search: with the model's own lm_alpha,
+    lm_beta and beam_prune, unless --config, --set or SEQPIPE__SPEECH__* name them)."""
     transcriber = _model(model, "speech", config, set_)
+    named = _named_decoding(config, set_)
     for path in audio:
-        text = transcriber.transcribe(path, beam, lm, cfg.speech.lm_alpha, cfg.speech.lm_beta, cfg.speech.beam_prune)
+        text = transcriber.transcribe(path, beam, lm, **named)
         print(f"{path}\t{text}")
+
+
+def _named_decoding(config: Optional[Path], sets) -> dict:
+    """The speech decoding settings an explicit --config, --set or the environment names (the
+    default conf/pipeline.yaml only restates the defaults, and does not count)."""
+    from seqpipe.config import load_config
+    from seqpipe.speech.transcriber import DECODING
+
+    speech = load_config(config, list(sets or [])).speech
+    return {arg: getattr(speech, key) for arg, key in DECODING.items() if key in speech.model_fields_set}
 
 
 @app.command()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from seqpipe.errors import SeqpipeError
 
@@ -94,8 +95,18 @@ class VocabConfig(Strict):
     max_size: int | None = Field(None, ge=1, description="Keep at most this many words (specials not counted).")
     specials: list[str] = Field(default_factory=lambda: ["<pad>", "<unk>", "<bos>", "<eos>"])
     char_min_count: int = Field(1, ge=1)
-    sample: float = Field(1e-3, ge=0.0, description="Frequent-word subsampling threshold t (word2vec's -sample); 0 = off.")
     unigram_power: float = Field(0.75, ge=0.0, description="Negative-sampling noise distribution P(w) ~ count(w)^power.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_sample(cls, data: Any) -> Any:
+        """`vocab.sample` never did anything (training reads embeddings.sample): accepted with a
+        warning for one release, and left out of the config (so out of the vocabulary's hash)."""
+        if isinstance(data, dict) and "sample" in data:
+            warnings.warn("vocab.sample is ignored; set embeddings.sample (vocab.sample will be an "
+                          "unknown key in the next release)", FutureWarning, stacklevel=2)
+            data = {k: v for k, v in data.items() if k != "sample"}
+        return data
 
 
 class EvalConfig(Strict):

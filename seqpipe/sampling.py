@@ -31,10 +31,13 @@ def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
 
 
 class AliasSampler:
-    """O(1) draws from a discrete distribution (Walker's alias method, Vose's construction).
+    """The Walker alias table of a discrete distribution (Vose's construction): a draw picks a
+    slot i uniformly and gives i with probability prob[i], else alias[i] — O(1) per draw.
 
     Two arrays of V entries replace word2vec.c's 10^8-entry unigram table, and every
-    probability is represented exactly rather than rounded to a table slot.
+    probability is represented exactly rather than rounded to a table slot. The vocabulary
+    stage saves the table (unigram.npz); training draws from it on its device
+    (seqpipe.embeddings.sgns.NoiseSampler).
     """
 
     def __init__(self, probs: np.ndarray):
@@ -51,13 +54,3 @@ class AliasSampler:
             scaled[g] -= 1.0 - scaled[s]
             (small if scaled[g] < 1.0 else large).append(g)
         # Whatever is left is 1 up to rounding error: it keeps itself (prob 1, alias self).
-
-    @classmethod
-    def from_arrays(cls, prob: np.ndarray, alias: np.ndarray) -> "AliasSampler":
-        sampler = cls.__new__(cls)
-        sampler.prob, sampler.alias = np.asarray(prob, np.float64), np.asarray(alias, np.int64)
-        return sampler
-
-    def sample(self, size: int | tuple, rng: np.random.Generator) -> np.ndarray:
-        slots = rng.integers(0, len(self.prob), size=size)
-        return np.where(rng.random(size) < self.prob[slots], slots, self.alias[slots])

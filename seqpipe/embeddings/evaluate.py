@@ -3,12 +3,15 @@
 Inputs are `tokens` in vocabulary order (most frequent first) and `vectors`, one row per
 token; callers strip special tokens beforehand. Scores are computed on unit-normalised
 rows with batched matrix products (a batch of questions against the whole search space).
+Case-insensitive evaluation (`lowercase=True`) folds both the data set's words and the
+vocabulary, as gensim's `case_insensitive=True` does: a folded word stands for its first
+(most frequent) token, and any case of a question word is excluded from the answers.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -99,17 +102,19 @@ def _first_float(fields: Sequence[str]) -> float | None:
 def evaluate_analogies(tokens: Sequence[str], vectors: np.ndarray, questions: Sequence[Question],
                        top_n: int | None = 30000, method: str = "3cosadd", lowercase: bool = True,
                        batch_size: int = 1024) -> dict:
-    """Accuracy and coverage on analogy questions, searching the `top_n` most frequent tokens."""
+    """Accuracy and coverage on analogy questions, searching the `top_n` most frequent tokens
+    (case-insensitively unless `lowercase` is false: see the module doc)."""
     _check_method(method)
     restricted = list(tokens[:top_n]) if top_n is not None else list(tokens)
     unit = unit_rows(np.asarray(vectors)[: len(restricted)])
-    sections, section_ids, ids = _encode_questions(questions, token_index(restricted), lowercase)
+    index, first = folded_index(restricted, _fold(lowercase))
+    sections, section_ids, ids = _encode_questions(questions, index, _fold(lowercase))
     used = (ids >= 0).all(axis=1)
     correct = np.zeros(len(ids), dtype=bool)
     rows = np.flatnonzero(used)
     for start in range(0, len(rows), max(1, batch_size)):
         batch = rows[start:start + max(1, batch_size)]
-        correct[batch] = _best_answers(unit, ids[batch, :3], method) == ids[batch, 3]
+        correct[batch] = first[_best_answers(unit, ids[batch, :3], method, first)] == ids[batch, 3]
     result = _summarise(sections, section_ids, used, correct)
     result["method"] = method
     return result
@@ -136,19 +141,25 @@ def _shifted_cosines(unit: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return cosines
 
 
-def _best_answers(unit: np.ndarray, abc: np.ndarray, method: str) -> np.ndarray:
-    """Argmax over the vocabulary of each question's score, never a, b or c."""
+def _best_answers(unit: np.ndarray, abc: np.ndarray, method: str, first: np.ndarray) -> np.ndarray:
+    """Argmax over the vocabulary of each question's score, never a, b or c nor a token
+    folding to one of them (`first`: each token's first token of the same folded form)."""
     scores = analogy_scores(unit, abc[:, 0], abc[:, 1], abc[:, 2], method)
     scores[np.arange(len(abc))[:, None], abc] = -np.inf
+    variants = np.flatnonzero(first != np.arange(len(first)))  # "King" after "king"
+    if len(variants):
+        block = scores[:, variants]
+        block[(first[variants][None, None, :] == abc[:, :, None]).any(axis=1)] = -np.inf
+        scores[:, variants] = block
     return scores.argmax(axis=1)
 
 
 def _encode_questions(questions: Sequence[Question], index: dict[str, int],
-                      lowercase: bool) -> tuple[list[str], np.ndarray, np.ndarray]:
+                      fold: Callable[[str], str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Section names, each question's section id, and the ids of its 4 words (-1: unknown)."""
     names: dict[str, int] = {}
     section_ids = np.array([names.setdefault(q[0], len(names)) for q in questions], dtype=np.int64)
-    words = [w.lower() if lowercase else w for q in questions for w in q[1:5]]
+    words = [fold(w) for q in questions for w in q[1:5]]
     ids = np.array([index.get(w, -1) for w in words], dtype=np.int64).reshape(len(questions), 4)
     return list(names), section_ids, ids
 
@@ -186,11 +197,12 @@ def _check_method(method: str) -> None:
 
 def evaluate_similarity(tokens: Sequence[str], vectors: np.ndarray, pairs: Sequence[tuple[str, str, float]],
                         lowercase: bool = True) -> dict:
-    """Spearman rho between human scores and cosine similarity over the in-vocabulary pairs."""
+    """Spearman rho between human scores and cosine similarity over the in-vocabulary pairs
+    (case-insensitively unless `lowercase` is false, as for analogies)."""
     from scipy.stats import spearmanr  # scipy is a dev/eval dependency, not needed to import this module
 
-    index = token_index(tokens)
-    fold = str.lower if lowercase else str
+    fold = _fold(lowercase)
+    index, _ = folded_index(tokens, fold)
     left = np.array([index.get(fold(p[0]), -1) for p in pairs], dtype=np.int64)
     right = np.array([index.get(fold(p[1]), -1) for p in pairs], dtype=np.int64)
     human = np.array([p[2] for p in pairs], dtype=np.float64)
@@ -228,6 +240,18 @@ def token_index(tokens: Sequence[str]) -> dict[str, int]:
     """Token -> id; a duplicated token keeps its first (most frequent) id."""
     tokens = list(tokens)
     return dict(zip(reversed(tokens), range(len(tokens) - 1, -1, -1)))
+
+
+def folded_index(tokens: Sequence[str], fold: Callable[[str], str]) -> tuple[dict[str, int], np.ndarray]:
+    """Folded word -> the id of its first (most frequent) token, and that id for every token."""
+    folded = [fold(t) for t in tokens]
+    index = token_index(folded)
+    return index, np.array([index[f] for f in folded], dtype=np.int64)
+
+
+def _fold(case_insensitive: bool) -> Callable[[str], str]:
+    """gensim's case folding (upper case) or none."""
+    return str.upper if case_insensitive else str
 
 
 def _lookup(index: dict[str, int], word: str) -> int:

@@ -19,6 +19,16 @@ def test_overrides_are_parsed_as_yaml_values():
     assert cfg.ingest.sources == ["a.txt", "b.txt"]
 
 
+def test_deprecated_vocab_sample_is_accepted_with_a_warning_and_left_out(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("vocab:\n  min_count: 5\n  sample: 0.01\n")
+    for args in [(path,), (None, ["vocab.sample=0.01"])]:
+        with pytest.warns(FutureWarning, match="vocab.sample is ignored; set embeddings.sample"):
+            cfg = load_config(*args)
+        assert "sample" not in cfg.vocab.model_dump() and cfg.embeddings.sample == 1e-3
+        assert config_hash(cfg) == config_hash(PipelineConfig())
+
+
 def test_invalid_value_names_the_key_path_and_the_value(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("vocab:\n  min_count: 0\n")

@@ -69,6 +69,43 @@ def test_question_words_are_lowercased_unless_asked_not_to():
     assert evaluate_analogies(tokens, vectors, questions, lowercase=False)["used"] == 0
 
 
+def test_case_is_folded_on_both_sides_as_gensim_does():
+    """A capitalised vocabulary answers lowercase questions (and the reverse), a folded word
+    stands for its most frequent case, and an answer of another case counts as right."""
+    capitals = {"Athens": {0: 1, 2: 1}, "Greece": {0: 1, 3: 1}, "Berlin": {1: 1, 2: 1}, "Germany": {1: 1, 3: 1}}
+    tokens, vectors = hand_built(capitals)
+    for question in [("s", "athens", "greece", "berlin", "germany"), ("s", "Athens", "GREECE", "Berlin", "Germany")]:
+        result = evaluate_analogies(tokens, vectors, [question])
+        assert (result["correct"], result["used"]) == (1, 1), question
+    assert evaluate_analogies(tokens, vectors, [("s", "athens", "greece", "berlin", "germany")],
+                              lowercase=False)["used"] == 0
+    # "queen" is frequent noise, "Queen" the royal woman: gensim's answer QUEEN is right
+    words = dict(WORDS, queen={9: 1}, Queen={1: 1, 2: 1})
+    tokens, vectors = hand_built(words)
+    result = evaluate_analogies(tokens, vectors, [("s", "man", "woman", "king", "queen")])
+    assert (result["correct"], result["used"]) == (1, 1)
+    assert evaluate_analogies(tokens, vectors, [("s", "man", "woman", "king", "queen")], lowercase=False)["correct"] == 0
+
+
+@pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
+def test_another_case_of_a_question_word_is_never_the_answer(method):
+    words = {"big": {0: 1}, "bigger": {0: 1, 1: 0.1}, "small": {2: 1}, "smaller": {2: 1, 1: 0.1, 3: 0.3},
+             "Small": {2: 1}}
+    tokens, vectors = hand_built(words)
+    question = [("s", "big", "bigger", "small", "smaller")]
+    assert evaluate_analogies(tokens, vectors, question, lowercase=False, method=method)["correct"] == 0, \
+        "case-sensitive, Small is another word and the best answer"
+    assert evaluate_analogies(tokens, vectors, question, method=method)["correct"] == 1
+
+
+def test_similarity_folds_the_vocabulary_too():
+    tokens, vectors = hand_built({"Man": {0: 1}, "King": {0: 1, 2: 1}, "Woman": {1: 1, 2: 0.1}, "man": {9: 1}})
+    pairs = [("man", "king", 8.0), ("king", "woman", 3.0), ("man", "woman", 2.0)]
+    result = evaluate_similarity(tokens, vectors, pairs)
+    assert (result["used"], result["spearman"]) == (3, pytest.approx(1.0)), "man is Man, the most frequent case"
+    assert evaluate_similarity(tokens, vectors, pairs, lowercase=False)["used"] == 0
+
+
 def test_top_n_restricts_the_search_space():
     words = dict(WORDS, regina={1: 1, 2: 1})  # a better answer than queen, but the least frequent token
     tokens, vectors = hand_built(words)

@@ -45,6 +45,15 @@ def test_rerun_reuses_and_is_deterministic(tmp_path, runtime, corpus):
     assert second.reused and first.content_hash == second.content_hash
 
 
+def test_deprecated_vocab_sample_is_ignored_and_does_not_change_the_hash(tmp_path, runtime, corpus):
+    first = run_vocab(VocabConfig(min_count=1, out=str(tmp_path / "v")), corpus, runtime)
+    for sample in (1e-3, 1e-5, 0):
+        with pytest.warns(FutureWarning, match="vocab.sample is ignored; set embeddings.sample"):
+            cfg = VocabConfig(min_count=1, out=str(tmp_path / "v"), sample=sample)
+        again = run_vocab(cfg, corpus, runtime)
+        assert again.reused and again.uri == first.uri, f"sample={sample} retrained the vocabulary"
+
+
 def test_unigram_table_is_saved_with_the_vocabulary(tmp_path, runtime, corpus):
     result = run_vocab(VocabConfig(min_count=1, out=str(tmp_path / "v")), corpus, runtime)
     table = np.load(f"{result.uri}/unigram.npz")
