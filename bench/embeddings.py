@@ -35,7 +35,8 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="training budget for each trainer (default: none; the README's figures used none)")
     parser.add_argument("--workers", type=int, default=2, help="seqpipe Ray Train workers (gensim: threads)")
-    parser.add_argument("--algo", default="skipgram", choices=["skipgram", "cbow"])
+    parser.add_argument("--algo", default="skipgram", choices=["skipgram", "cbow", "glove"],
+                        help="glove has no gensim peer: seqpipe alone")
     parser.add_argument("--state-dir", default=".seqpipe")
     parser.add_argument("--skip-gensim", action="store_true")
     parser.add_argument("--json", help="write the figures to this JSON file")
@@ -60,7 +61,7 @@ def main() -> None:
     print(f"corpus: {corpus.counts['tokens']:,} tokens, vocabulary {vocab.stats['size'] - 4:,} words")
     figures = {"machine": machine(), "tokens": corpus.counts["tokens"],
                "seqpipe": train_seqpipe(cfg, corpus.uri, vocab.uri, runtime, corpus.counts["tokens"])}
-    if not args.skip_gensim:
+    if not args.skip_gensim and args.algo != "glove":
         same_epochs = cfg.model_copy(update={"epochs": figures["seqpipe"]["epochs"]})  # fewer under --max-minutes
         figures["gensim"] = train_gensim(corpus.uri, same_epochs, questions, wordsim)
         figures["speedup"] = round(figures["seqpipe"]["words_per_s"] / figures["gensim"]["words_per_s"], 2)

@@ -132,7 +132,7 @@ class EmbeddingsConfig(Strict):
     batch_pairs: int = Field(4096, ge=1, description="Pairs per SGD step (a multiple of share_negatives).")
     share_negatives: int = Field(32, ge=1, description="Consecutive pairs that share one draw of negatives.")
     chunk_tokens: int = Field(500_000, ge=1000, description="Corpus words made into shuffled pairs at a time; "
-                              "workers average their parameters after each chunk.")
+                              "workers merge their moves after each chunk.")
     num_workers: int = Field(2, ge=1, description="Ray Train workers; each trains on its share of the corpus words.")
     threads_per_worker: int | None = Field(None, ge=1, description="torch threads per worker; null = cores / workers.")
     use_gpu: bool = False

@@ -151,13 +151,16 @@ def hs_step(
     """One SGD step on skip-gram pairs (input -> target); updates w_in, w_out in place.
 
     The loss is summed, not averaged, over pairs, as word2vec.c's per-pair updates are; a row
-    repeated k times in the batch therefore moves k times as far in one synchronous step.
+    updated by n pairs of the batch moves as far as at most MAX_SHARED_UPDATES of them would
+    (`sgns.shared_row_scale`): the root lies on every path, the nodes near it on most.
     """
+    from seqpipe.embeddings.sgns import shared_row_scale
+
     with torch.no_grad():
         hidden = w_in[inputs]
         loss, grad_hidden, touched, grad_rows = hs_gradients(
             hidden, w_out, targets, codes_t, points_t, lengths_t
         )
-        w_out.index_add_(0, touched, grad_rows, alpha=-lr)
-        w_in.index_add_(0, inputs, grad_hidden, alpha=-lr)
+        w_out.index_add_(0, touched, grad_rows * shared_row_scale(touched, len(w_out))[:, None], alpha=-lr)
+        w_in.index_add_(0, inputs, grad_hidden * shared_row_scale(inputs, len(w_in))[:, None], alpha=-lr)
     return float(loss)

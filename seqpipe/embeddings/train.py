@@ -119,6 +119,7 @@ def _cbow_hs_step(state, contexts, outputs, tree, lr) -> float:
     loss, d_hidden, nodes, d_nodes = hsoftmax.hs_gradients(hidden, state.w_out, outputs, tree.codes,
                                                            tree.points, tree.lengths)
     rows, slot = mask.nonzero(as_tuple=True)
-    state.w_in.index_add_(0, contexts[rows, slot], d_hidden[rows], alpha=-lr)
-    state.w_out.index_add_(0, nodes, d_nodes, alpha=-lr)
+    words = contexts[rows, slot]
+    state.w_in.index_add_(0, words, d_hidden[rows] * sgns.shared_row_scale(words, len(state.w_in))[:, None], alpha=-lr)
+    state.w_out.index_add_(0, nodes, d_nodes * sgns.shared_row_scale(nodes, len(state.w_out))[:, None], alpha=-lr)
     return float(loss)

@@ -1,5 +1,10 @@
-"""How many Ray Train workers, with how many CPUs and torch threads each."""
+"""How many Ray Train workers, with how many CPUs and torch threads each, and how the
+embedding trainers' workers merge what they learned."""
 from __future__ import annotations
+
+from typing import Callable
+
+import torch
 
 
 def worker_scaling(num_workers: int, use_gpu: bool, threads_per_worker: int | None):
@@ -16,3 +21,36 @@ def worker_scaling(num_workers: int, use_gpu: bool, threads_per_worker: int | No
     scaling = ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                       resources_per_worker={"CPU": min(per_worker, cores / num_workers)})
     return scaling, threads_per_worker or per_worker
+
+
+def merge_increments(tensors: list[torch.Tensor], before: list[torch.Tensor],
+                     reduce: Callable[[torch.Tensor], None]) -> None:
+    """tensor = before + sum over workers of (tensor_k - before), in place.
+
+    `reduce` sums a tensor over the workers (all_reduce). Every worker's steps count, as the
+    updates of glove.c's threads on shared memory do; an AdaGrad accumulator that started at 1
+    becomes 1 + sum_k (G_k - 1). Averaging instead would divide every worker's steps by the
+    number of workers (GloVe's rule; figures in `training.glove`).
+    """
+    for tensor, start in zip(tensors, before):
+        tensor -= start
+        reduce(tensor)
+        tensor += start
+
+
+def merge_moves(tensors: list[torch.Tensor], before: list[torch.Tensor],
+                reduce: Callable[[torch.Tensor], None]) -> None:
+    """Each row moves by the mean of the moves of the workers that moved it, in place.
+
+    A row only one worker moved keeps that worker's whole move (as one process would have
+    made it); a row every worker moved gets their average. Never farther than the farthest
+    worker moved it, so it cannot run away as a plain sum of stale moves can (word2vec with
+    4 workers summing diverged in its first epoch; figures in `training.word2vec`).
+    """
+    for tensor, start in zip(tensors, before):
+        tensor -= start
+        moved = (tensor != 0).reshape(len(tensor), -1).any(1).to(tensor.dtype)
+        reduce(tensor)
+        reduce(moved)
+        tensor /= moved.clamp(min=1).reshape(-1, *[1] * (tensor.dim() - 1))
+        tensor += start

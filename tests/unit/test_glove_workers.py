@@ -1,4 +1,5 @@
-"""GloVe on several workers: increments are summed, so 1 and 2 workers take the same steps.
+"""The embedding trainers' worker merge rules, and GloVe on several workers: its increments
+are summed, so 1 and 2 workers take the same steps.
 
 Two real processes joined by torch.distributed (gloo on 127.0.0.1), running the worker
 loop's own epoch function; no Ray needed for the arithmetic of the merge.
@@ -15,7 +16,8 @@ import torch.multiprocessing as mp
 
 from seqpipe.config import EmbeddingsConfig
 from seqpipe.embeddings.glove import glove_loss, init_glove
-from seqpipe.training.glove import merge_increments, train_epoch
+from seqpipe.training.glove import train_epoch
+from seqpipe.training.scaling import merge_increments, merge_moves
 
 VOCAB, DIM, EPOCHS = 41, 8, 50  # odd: rank::2 shares mix the columns
 CFG = EmbeddingsConfig(algo="glove", dim=DIM, lr=0.1, batch_pairs=16, chunk_tokens=1000, seed=3)
@@ -49,9 +51,13 @@ def _worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     accumulator = torch.tensor([1.0, 1.0]) + torch.tensor([0.5, 2.0]) * (rank + 1)  # G_k from G = 1
     merge_increments([accumulator], [torch.ones(2)], dist.all_reduce)
+    vectors = torch.zeros(3, 2)  # row 0 moved by both workers, row 1 by rank 0 only, row 2 by none
+    vectors[0] += rank + 1.0
+    vectors[1] += 4.0 if rank == 0 else 0.0
+    merge_moves([vectors], [torch.zeros(3, 2)], dist.all_reduce)
     tensors = train(rank, 2, dist.all_reduce)
     if rank == 0:
-        torch.save({"merged": accumulator, "tensors": tensors}, out)
+        torch.save({"merged": accumulator, "moves": vectors, "tensors": tensors}, out)
     dist.destroy_process_group()
 
 
@@ -63,16 +69,21 @@ def two_workers(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("glove") / "params.pt")
     mp.spawn(_worker, args=(port, out), nprocs=2, join=True)
     saved = torch.load(out)
-    return as_params(train(0, 1)), as_params(saved["tensors"]), saved["merged"]
+    return as_params(train(0, 1)), as_params(saved["tensors"]), saved["merged"], saved["moves"]
 
 
 def test_accumulators_merge_as_one_plus_the_sum_of_the_increments(two_workers):
-    _, _, merged = two_workers
+    _, _, merged, _ = two_workers
     assert merged.tolist() == [1 + 0.5 + 1.0, 1 + 2.0 + 4.0]  # averaging would give [1.75, 4.0]
 
 
+def test_word2vec_rows_move_by_the_mean_move_of_the_workers_that_moved_them(two_workers):
+    *_, moves = two_workers
+    assert moves.tolist() == [[1.5, 1.5], [4.0, 4.0], [0.0, 0.0]]  # averaging: row 1 would move 2.0
+
+
 def test_one_and_two_workers_accumulate_the_same_squared_steps(two_workers):
-    one, two, _ = two_workers
+    one, two, *_ = two_workers
     for name in ("gradsq_w", "gradsq_b", "gradsq_w_ctx", "gradsq_b_ctx"):
         g1, g2 = getattr(one, name), getattr(two, name)
         # averaged accumulators would hold about half the increments (steps sqrt(2) too large)
@@ -81,7 +92,7 @@ def test_one_and_two_workers_accumulate_the_same_squared_steps(two_workers):
 
 
 def test_one_and_two_workers_reach_the_same_loss(two_workers):
-    one, two, _ = two_workers
+    one, two, *_ = two_workers
     entries = cooccurrences()
     start = float(glove_loss(init_glove(VOCAB, DIM, seed=CFG.seed), *entries))
     loss_one, loss_two = float(glove_loss(one, *entries)), float(glove_loss(two, *entries))

@@ -170,3 +170,21 @@ def test_huffman_tree_is_fast_for_a_large_vocabulary():
     elapsed = time.perf_counter() - start
     assert elapsed < 3.0
     assert codes.shape == (200_000, lengths.max()) and sum(2.0 ** -lengths) == pytest.approx(1.0)
+
+
+def test_the_root_on_every_path_moves_as_far_as_the_capped_number_of_pair_updates():
+    from seqpipe.embeddings.sgns import MAX_SHARED_UPDATES
+
+    counts = np.arange(1, 21)
+    codes, points, lengths = to_tensors(*huffman_tree(counts))
+    torch.manual_seed(0)
+    w_in, w_out = torch.randn(20, 4) * 0.1, torch.randn(19, 4) * 0.1
+    pairs = 2 * MAX_SHARED_UPDATES
+    inputs, targets = torch.randint(0, 20, (pairs,)), torch.randint(0, 20, (pairs,))
+    root = 18  # inner nodes 0..V-2 in creation order: the root is the last
+    assert (points[targets, 0] == root).all()
+    _, _, touched, grad_rows = hs_gradients(w_in[inputs], w_out, targets, codes, points, lengths)
+    before, lr = w_out[root].clone(), 0.05
+    hs_step(w_in, w_out, inputs, targets, codes, points, lengths, lr)
+    full = -lr * grad_rows[touched == root].sum(0)
+    assert torch.allclose(w_out[root] - before, full * 0.5, atol=1e-7)

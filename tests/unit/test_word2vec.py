@@ -106,3 +106,22 @@ def test_training_reduces_the_loss_and_learns_planted_analogies(algo):
     result = evaluate.evaluate_analogies(words, state.w_in.numpy(), questions, top_n=content_words)
     chance = 1 / (content_words - 3)
     assert result["coverage"] == 1.0 and result["accuracy"] > max(0.8, 5 * chance), result["accuracy"]
+
+
+def test_a_shared_negative_moves_as_far_as_the_capped_number_of_pair_updates():
+    # 2 * MAX pairs in 8 groups, every group draws word 9 as its one negative: 2 * MAX pair
+    # updates in 8 index entries (the old cap counted the 8 entries and scaled nothing)
+    pairs = 2 * sgns.MAX_SHARED_UPDATES
+    torch.manual_seed(0)
+    w_in, w_out = torch.randn(12, 6) * 0.1, torch.randn(12, 6) * 0.1
+    inputs, outputs = torch.randint(0, 8, (pairs,)), torch.randint(0, 8, (pairs,))
+    negatives = torch.full((8, 1), 9)
+    hidden = w_in.index_select(0, inputs)
+    _, _, _, d_neg = sgns.negative_sampling_grads(hidden, w_out, outputs, negatives)
+    before, lr = w_out[9].clone(), 0.1
+    sgns.skipgram_step(w_in, w_out, inputs, outputs, negatives, lr)
+    full = -lr * d_neg.sum(0)  # every pair update summed
+    assert torch.allclose(w_out[9] - before, full * 0.5, atol=1e-7)
+    # a row with few pair updates is not scaled: 2 entries of 1 pair each
+    scale = sgns.shared_row_scale(torch.tensor([3, 3, 4]), 5, torch.tensor([1, 1, 5 * sgns.MAX_SHARED_UPDATES // 4]))
+    assert scale.tolist() == pytest.approx([1.0, 1.0, 0.8])
