@@ -5,7 +5,7 @@ Each worker trains on its contiguous share of the corpus words with the plain lo
 W_in and W_out moves by the mean of the moves of the workers that moved it
 (`scaling.merge_moves`): a word only one worker saw keeps its whole update, a frequent
 word gets the workers' average. Measured on the 20M-word book corpus of bench/data.md
-(skip-gram 100d, 5 epochs; analogy accuracy / WordSim353): one worker 39.4% / 0.500;
+(skip-gram 100d, 5 epochs, a row cap of 256; analogy accuracy / WordSim353): one worker 39.4% / 0.500;
 2 workers averaging 36.5% / 0.475, summing 38.0% / 0.484, this rule 37.0% / 0.468;
 4 workers averaging 28.9% / 0.438, summing diverged (NaN in epoch 1), this rule 30.0% / 0.451. Rank 0 evaluates, logs the
 epoch's metrics to MLflow and writes the checkpoint (W_in, W_out, progress as .npy and
