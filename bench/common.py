@@ -81,7 +81,7 @@ def add_config_args(parser) -> None:
 
 def load_bench_config(args):
     """The pipeline config of a benchmark run (the file, if present, and the --set overrides)."""
-    from seqpipe import environment
+    from seqpipe.core import environment
 
     environment.prepare(args.state_dir)
     from seqpipe.config import load_config

@@ -42,12 +42,12 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args()
 
-    from seqpipe import environment
+    from seqpipe.core import environment
     environment.prepare(args.state_dir)
     from seqpipe.config import EmbeddingsConfig, EvalConfig, IngestConfig, RuntimeConfig, VocabConfig
-    from seqpipe.demo import build_demo_corpus
-    from seqpipe.ingest import run_ingest
-    from seqpipe.vocab import run_vocab
+    from seqpipe.data.demo_corpus import build_demo_corpus
+    from seqpipe.data.ingest import run_ingest
+    from seqpipe.data.vocab import run_vocab
 
     questions, wordsim = args.questions or gensim_file("questions-words.txt"), args.wordsim or gensim_file("wordsim353.tsv")
     runtime = RuntimeConfig(state_dir=args.state_dir)
@@ -72,7 +72,7 @@ def main() -> None:
 def train_seqpipe(cfg, corpus_uri: str, vocab_uri: str, runtime, corpus_words: int) -> dict:
     from mlflow.tracking import MlflowClient  # noqa: F401  (import cost kept out of the timing)
 
-    from seqpipe.pretrain import run_pretrain
+    from seqpipe.tasks.embeddings.stage import run_pretrain
 
     with PeakMemory() as memory:
         started = time.perf_counter()
@@ -90,7 +90,7 @@ def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | Non
     from gensim.models import Word2Vec
 
     from seqpipe.config import EvalConfig
-    from seqpipe.embeddings.quality import EpochEvaluation
+    from seqpipe.tasks.embeddings.quality import EpochEvaluation
 
     sentences = pq.read_table(Path(corpus_uri) / "data", columns=["tokens"]).column("tokens").to_pylist()
     model = Word2Vec(vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, sample=cfg.sample,

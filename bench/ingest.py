@@ -38,13 +38,13 @@ def main() -> None:
     parser.add_argument("--skip-gensim", action="store_true")
     args = parser.parse_args()
 
-    from seqpipe import environment
+    from seqpipe.core import environment
     environment.prepare(args.state_dir)
     from seqpipe.config import IngestConfig, RuntimeConfig, VocabConfig
-    from seqpipe.demo import build_demo_corpus
-    from seqpipe.ingest import run_ingest
-    from seqpipe.parallel import ensure_ray, run_tasks, worker_count
-    from seqpipe.vocab import run_vocab
+    from seqpipe.data.demo_corpus import build_demo_corpus
+    from seqpipe.data.ingest import run_ingest
+    from seqpipe.core.fanout import ensure_ray, run_tasks, worker_count
+    from seqpipe.data.vocab import run_vocab
 
     sources = args.corpus or [f"{build_demo_corpus(args.state_dir, args.demo_mb)}/*.txt"]
     runtime = RuntimeConfig(executor="ray", state_dir=args.state_dir)
@@ -106,7 +106,7 @@ def nightly_ingest(sources: list[str], out: Path, runtime) -> tuple[float, float
     """A nightly rerun after one new file arrived: incremental (the earlier corpus's rows are
     copied), then everything read again; both must write the same corpus."""
     from seqpipe.config import IngestConfig
-    from seqpipe.ingest import run_ingest
+    from seqpipe.data.ingest import run_ingest
 
     new_file = out / "new" / "arrived-tonight.txt"
     new_file.parent.mkdir()
@@ -126,8 +126,8 @@ def nightly_ingest(sources: list[str], out: Path, runtime) -> tuple[float, float
 def warm_up() -> None:
     import pyarrow.acero  # noqa: F401  (group_by's engine: 0.2 s to import the first time)
 
-    import seqpipe.ingest  # noqa: F401
-    import seqpipe.vocab  # noqa: F401
+    import seqpipe.data.ingest  # noqa: F401
+    import seqpipe.data.vocab  # noqa: F401
 
 
 def gensim_build_vocab(corpus_uri: str, min_count: int) -> tuple[float, int]:

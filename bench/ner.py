@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_bench_config(args)
-    from seqpipe.ner.stage import run_ner, with_demo_data
+    from seqpipe.tasks.ner.stage import run_ner, with_demo_data
 
     ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": args.train, "dev_path": args.dev,
                                                        "test_path": args.test}.items() if v})

@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_bench_config(args)
-    from seqpipe.speech.stage import run_speech, with_demo_data
+    from seqpipe.tasks.speech.stage import run_speech, with_demo_data
 
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": args.train, "dev_manifest": args.dev,
                                                          "test_manifest": args.test}.items() if v})
@@ -66,10 +66,10 @@ def main() -> None:
 
 def demo_char_lm(cfg, state_dir: str, minutes: float) -> str:
     """The pipeline's character LM on the demo corpus (reused when it exists)."""
-    from seqpipe.demo import build_demo_corpus
-    from seqpipe.ingest import run_ingest
-    from seqpipe.lm.stage import run_lm
-    from seqpipe.vocab import run_vocab
+    from seqpipe.data.demo_corpus import build_demo_corpus
+    from seqpipe.data.ingest import run_ingest
+    from seqpipe.tasks.lm.stage import run_lm
+    from seqpipe.data.vocab import run_vocab
 
     runtime = cfg.runtime.model_copy(update={"state_dir": state_dir})
     folder = build_demo_corpus(state_dir, cfg.demo.max_mb)

@@ -38,7 +38,7 @@ def main() -> None:
 
     cfg = load_bench_config(args)
     from seqpipe.config import ParallelFiles
-    from seqpipe.translation.stage import run_translation, with_demo_data
+    from seqpipe.tasks.translation.stage import run_translation, with_demo_data
 
     tr = cfg.translation
     if args.src:
@@ -79,7 +79,7 @@ def decoding_speed(folder: Path, beam: int, alpha: float, one_by_one: int) -> di
     """Test sentences per second, greedy and beam, 64 at a time and one at a time."""
     import json
 
-    from seqpipe.translation.report import decode, load_translator
+    from seqpipe.tasks.translation.evaluate import decode, load_translator
 
     model, vocab = load_translator(folder)
     tokens = json.loads((folder / "data.json").read_text())

@@ -12,18 +12,20 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from seqpipe import registry, tracking
+from seqpipe.tracking import registry
+
+from seqpipe.tracking import runs as tracking
 from seqpipe.config import (DemoConfig, EmbeddingsConfig, IngestConfig, LmConfig, NerConfig, PipelineConfig,
                             PromotionConfig, RuntimeConfig, SpeechConfig, TranslationConfig, VocabConfig)
-from seqpipe.demo import build_demo_corpus
-from seqpipe.errors import SeqpipeError
-from seqpipe.ingest import IngestResult, run_ingest
-from seqpipe.lm.stage import LmResult, run_lm
-from seqpipe.ner.stage import NerResult, run_ner, with_demo_data
-from seqpipe.speech import stage as speech_stage
-from seqpipe.translation import stage as translation_stage
-from seqpipe.pretrain import PretrainResult, run_pretrain
-from seqpipe.vocab import VocabResult, run_vocab
+from seqpipe.data.demo_corpus import build_demo_corpus
+from seqpipe.core.errors import SeqpipeError
+from seqpipe.data.ingest import IngestResult, run_ingest
+from seqpipe.tasks.lm.stage import LmResult, run_lm
+from seqpipe.tasks.ner.stage import NerResult, run_ner, with_demo_data
+from seqpipe.tasks.speech import stage as speech_stage
+from seqpipe.tasks.translation import stage as translation_stage
+from seqpipe.tasks.embeddings.stage import PretrainResult, run_pretrain
+from seqpipe.data.vocab import VocabResult, run_vocab
 
 
 def retry_on_io_errors(task, task_run, state) -> bool:

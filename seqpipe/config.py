@@ -16,7 +16,7 @@ from typing import Any, Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.core.errors import SeqpipeError
 
 
 class ConfigError(SeqpipeError, ValueError):

@@ -9,7 +9,7 @@ import numpy as np
 
 import pytest
 
-from seqpipe import environment
+from seqpipe.core import environment
 from seqpipe.config import IngestConfig, RuntimeConfig, VocabConfig
 
 environment.prepare(Path(os.environ.get("SEQPIPE_TEST_STATE", "/tmp/seqpipe-test-state")))
@@ -60,8 +60,8 @@ def corpus_and_vocab(tmp_path_factory):
 def _corpus_and_vocab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pretrain")
     runtime = RuntimeConfig(executor="local", state_dir=str(tmp / "state"))
-    from seqpipe.ingest import run_ingest
-    from seqpipe.vocab import run_vocab
+    from seqpipe.data.ingest import run_ingest
+    from seqpipe.data.vocab import run_vocab
 
     rng = np.random.default_rng(0)
     lines = [" ".join(rng.choice(PROSE[i % 4].split(), size=12)) for i in range(3000)]

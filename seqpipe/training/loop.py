@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqpipe.errors import SeqpipeError
-from seqpipe.paths import load_weights
+from seqpipe.core.errors import SeqpipeError
+from seqpipe.core.paths import load_weights
 from seqpipe.training import rng
 
 
@@ -102,7 +102,7 @@ def worker_loop(config: dict) -> None:
 def log_epoch(runtime, run_id: str | None, metrics: dict, epoch: int) -> None:
     """An epoch's metrics to the stage's MLflow run and to the log (rank 0 only)."""
     if run_id:
-        from seqpipe import tracking
+        from seqpipe.tracking import runs as tracking
 
         tracking.log_metrics_to(runtime, run_id, metrics, epoch)
     print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
@@ -289,7 +289,7 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from seqpipe.parallel import ensure_ray
+    from seqpipe.core.fanout import ensure_ray
     from seqpipe.training.scaling import worker_scaling
 
     ensure_ray(runtime)

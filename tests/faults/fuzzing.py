@@ -14,7 +14,7 @@ from typing import Callable, TypeVar
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from seqpipe.errors import SeqpipeError
+from seqpipe.core.errors import SeqpipeError
 
 from .conftest import COUNTS, READERS
 

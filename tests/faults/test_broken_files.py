@@ -15,10 +15,10 @@ import pytest
 import soundfile
 
 from seqpipe.config import IngestConfig, load_config
-from seqpipe.ner.conll import read_conll
-from seqpipe.speech.audio import read_audio
-from seqpipe.speech.manifest import read_manifest
-from seqpipe.translation.parallel import read_parallel
+from seqpipe.tasks.ner.conll import read_conll
+from seqpipe.tasks.speech.audio import read_audio
+from seqpipe.tasks.speech.manifest import read_manifest
+from seqpipe.tasks.translation.parallel_text import read_parallel
 
 from .fuzzing import attempt, parquet_bytes, read_ok
 from .test_fuzz_corpus_readers import numbers, read_all

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from seqpipe.artifacts import read_json
+from seqpipe.core.artifacts import read_json
 from tests.conftest import PROSE, write_lines
 
 from .conftest import COUNTS

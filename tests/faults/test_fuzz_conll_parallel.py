@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqpipe.ner.conll import read_conll
-from seqpipe.translation.parallel import read_parallel
+from seqpipe.tasks.ner.conll import read_conll
+from seqpipe.tasks.translation.parallel_text import read_parallel
 
 from .fuzzing import (attempt, bad_inputs, check_rejects, fuzz, line_count, parquet_bytes, plain_words,
                       ragged_rows, read_ok, words)

@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqpipe.config import IngestConfig, RuntimeConfig
-from seqpipe.ingest import run_ingest
-from seqpipe.readers import read_piece
-from seqpipe.sources import plan_sources
+from seqpipe.data.ingest import run_ingest
+from seqpipe.data.readers import read_piece
+from seqpipe.data.sources import plan_sources
 
 from .fuzzing import attempt, bad_inputs, fuzz, line_count, parquet_bytes, ragged_rows, read_ok, words
 

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqpipe.config import PipelineConfig, load_config
-from seqpipe.speech.audio import AudioError, check_audio, read_audio
-from seqpipe.speech.manifest import Utterance, read_manifest
+from seqpipe.tasks.speech.audio import AudioError, check_audio, read_audio
+from seqpipe.tasks.speech.manifest import Utterance, read_manifest
 
 from .fuzzing import (attempt, bad_inputs, check_rejects, fuzz, parquet_bytes, plain_words, ragged_rows, read_ok,
                       words)

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from seqpipe.artifacts import read_json, sha256_file
+from seqpipe.core.artifacts import read_json, sha256_file
 from tests.conftest import PROSE
 
 from .conftest import COUNTS

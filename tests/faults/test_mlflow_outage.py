@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from seqpipe.config import RuntimeConfig
-from seqpipe.ner.demo import build_ner_demo
-from seqpipe.services import answers
+from seqpipe.tasks.ner.demo import build_ner_demo
+from seqpipe.cli.services import answers
 
 from .conftest import COUNTS
 
@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 EPOCHS = 4
 RUN_NER = """
 import json, sys
-from seqpipe import tracking
+from seqpipe.tracking import runs as tracking
 from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
-from seqpipe.ner.stage import run_ner
+from seqpipe.tasks.ner.stage import run_ner
 runtime = RuntimeConfig(state_dir=sys.argv[3], ray_address=sys.argv[4], tracking_uri=sys.argv[5])
 cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
                 train=TrainConfig(epochs=%d, patience=None, batch_size=8, num_workers=1))
@@ -50,7 +50,7 @@ def test_training_outlives_an_mlflow_outage_and_loses_no_metric(tmp_path, ray_se
     import ray
     from mlflow.tracking import MlflowClient
 
-    from seqpipe import tracking
+    from seqpipe.tracking import runs as tracking
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

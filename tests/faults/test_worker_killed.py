@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from seqpipe.ner.demo import build_ner_demo
+from seqpipe.tasks.ner.demo import build_ner_demo
 
 from .conftest import COUNTS
 
@@ -20,7 +20,7 @@ EPOCHS = 4
 RUN_NER = """
 import json, sys
 from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
-from seqpipe.ner.stage import run_ner
+from seqpipe.tasks.ner.stage import run_ner
 cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
                 train=TrainConfig(epochs=%d, patience=None, batch_size=8, lr=0.01, num_workers=2, max_failures=2))
 print(run_ner(cfg, RuntimeConfig(state_dir=sys.argv[3], ray_address=sys.argv[4])).uri)

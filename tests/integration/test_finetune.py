@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqpipe.config import EncoderConfig, LmConfig, RuntimeConfig, TrainConfig
-from seqpipe.ner.demo import build_ner_demo
+from seqpipe.tasks.ner.demo import build_ner_demo
 from tests.conftest import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ def ner_files(tmp_path_factory):
 RUN_NER = """
 import json, sys
 from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
-from seqpipe.ner.stage import run_ner
+from seqpipe.tasks.ner.stage import run_ner
 cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
                 train=TrainConfig(epochs=6, patience=None, batch_size=8, lr=0.01))
 print(run_ner(cfg, RuntimeConfig(state_dir=sys.argv[3], num_cpus=2)).uri)
@@ -55,8 +55,8 @@ def test_a_killed_ner_run_resumes_from_its_last_checkpoint_and_tags_text(ner_fil
 
 
 def test_lm_trains_on_two_workers_and_samples(corpus_and_vocab, ray_session, tmp_path):
-    from seqpipe.lm.generate import LanguageModelFolder
-    from seqpipe.lm.stage import run_lm
+    from seqpipe.tasks.lm.predictor import LanguageModelFolder
+    from seqpipe.tasks.lm.stage import run_lm
 
     corpus, vocab, _ = corpus_and_vocab
     cfg = LmConfig(out=str(tmp_path / "lm"), dev_sentences=100, max_len=16,
@@ -85,8 +85,8 @@ def test_a_diverging_run_stops_with_a_clear_error(ray_session, tmp_path):
 def test_translation_trains_then_translates_and_analyses_from_the_command_line(ray_session, tmp_path):
     from seqpipe.cli import app
     from seqpipe.config import ParallelFiles, TranslationConfig
-    from seqpipe.translation.dates import build_date_demo
-    from seqpipe.translation.stage import run_translation
+    from seqpipe.tasks.translation.demo import build_date_demo
+    from seqpipe.tasks.translation.stage import run_translation
 
     dates = build_date_demo(tmp_path / "dates", pairs=300)
     cfg = TranslationConfig(train_data=ParallelFiles(table=str(dates / "train.tsv")), level="char",
@@ -119,8 +119,8 @@ def test_misaligned_parallel_files_stop_the_stage_with_a_clear_error(tmp_path):
 def test_speech_trains_on_ray_and_decodes_with_a_character_lm(corpus_and_vocab, ray_session, tmp_path):
     from seqpipe.cli import app
     from seqpipe.config import SpeechConfig
-    from seqpipe.lm.stage import run_lm
-    from seqpipe.speech.stage import run_speech, with_demo_data
+    from seqpipe.tasks.lm.stage import run_lm
+    from seqpipe.tasks.speech.stage import run_speech, with_demo_data
 
     corpus, vocab, _ = corpus_and_vocab
     runtime = RuntimeConfig(state_dir=str(tmp_path / "state"))

@@ -29,8 +29,8 @@ def mlflow_runs(state_dir: Path):
 def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harness, ray_session):
     from flows.pipeline import pipeline
 
-    from seqpipe.ner.demo import build_ner_demo
-    from seqpipe.translation.dates import build_date_demo
+    from seqpipe.tasks.ner.demo import build_ner_demo
+    from seqpipe.tasks.translation.demo import build_date_demo
 
     sources = [write_lines(tmp_path / f"in/{i}.txt", PROSE * 50) for i in range(3)]
     ner_data = build_ner_demo(tmp_path / "ner-data", sentences=200)

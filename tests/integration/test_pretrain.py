@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
-from seqpipe.pretrain import Embeddings, run_pretrain
+from seqpipe.data.vectors import Embeddings
+from seqpipe.tasks.embeddings.stage import run_pretrain
 from tests.conftest import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ def test_each_algorithm_trains_on_ray_train_and_exports(corpus_and_vocab, ray_se
     assert embeddings.vectors.shape == (len(embeddings.tokens), 16)
     assert np.isfinite(embeddings.vectors).all() and embeddings.vectors.std() > 0
     assert len(result.metrics["epoch_seconds"]) == 2
-    from seqpipe.embeddings.export import load_word2vec
+    from seqpipe.data.word2vec_format import load_word2vec
 
     tokens, vectors = load_word2vec(Path(result.uri) / "vectors.bin", binary=True)
     assert tokens == embeddings.tokens and np.allclose(vectors, embeddings.vectors)
@@ -38,7 +39,7 @@ def test_each_algorithm_trains_on_ray_train_and_exports(corpus_and_vocab, ray_se
 RUN = """
 import sys
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
-from seqpipe.pretrain import run_pretrain
+from seqpipe.tasks.embeddings.stage import run_pretrain
 cfg = EmbeddingsConfig(dim=16, epochs=8, chunk_tokens=5000, out=sys.argv[3])
 run_pretrain(cfg, sys.argv[1], sys.argv[2], RuntimeConfig(state_dir=sys.argv[4], num_cpus=2))
 """

@@ -2,8 +2,8 @@
 import pytest
 
 from seqpipe.config import RuntimeConfig, VocabConfig
-from seqpipe.ingest import read_corpus, run_ingest
-from seqpipe.vocab import run_vocab
+from seqpipe.data.ingest import read_corpus, run_ingest
+from seqpipe.data.vocab import run_vocab
 from tests.conftest import PROSE, write_lines
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ def rewrite_same_size(path: Path) -> None:
 
 
 def test_an_edited_recording_of_the_same_size_retrains(ray_session, tmp_path):
-    from seqpipe.speech.stage import run_speech, with_demo_data
+    from seqpipe.tasks.speech.stage import run_speech, with_demo_data
 
     runtime = RuntimeConfig(state_dir=str(tmp_path / "state"))
     cfg = with_demo_data(SpeechConfig(out=str(tmp_path / "asr"), n_mels=16, beam=2, beam_utterances=2,

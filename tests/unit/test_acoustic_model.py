@@ -4,11 +4,11 @@ import torch
 
 from seqpipe.decoding.ctc import greedy
 from seqpipe.models.acoustic import AcousticModel, spec_augment
-from seqpipe.speech.audio import resample
-from seqpipe.speech.features import LogMel
-from seqpipe.speech.manifest import ALPHABET
-from seqpipe.speech.synth import Synthesizer
-from seqpipe.speech.training import labels_to_text
+from seqpipe.tasks.speech.audio import resample
+from seqpipe.tasks.speech.features import LogMel
+from seqpipe.tasks.speech.manifest import ALPHABET
+from seqpipe.tasks.speech.synth import Synthesizer
+from seqpipe.tasks.speech.task import labels_to_text
 
 
 def test_output_lengths_follow_the_convolutions():

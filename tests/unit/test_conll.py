@@ -3,8 +3,8 @@ import gzip
 
 import pytest
 
-from seqpipe.errors import InputError, RejectRateExceeded
-from seqpipe.ner.conll import Sentence, read_conll, write_conll
+from seqpipe.core.errors import InputError, RejectRateExceeded
+from seqpipe.tasks.ner.conll import Sentence, read_conll, write_conll
 
 IOB1_FILE = """-DOCSTART- -X- -X- O
 

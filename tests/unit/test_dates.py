@@ -6,8 +6,8 @@ import unicodedata
 import pytest
 from babel.dates import get_day_names, get_month_names
 
-from seqpipe.translation import dates
-from seqpipe.translation.parallel import read_parallel
+from seqpipe.tasks.translation import demo as dates
+from seqpipe.tasks.translation.parallel_text import read_parallel
 
 PAIRS = 20000
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from seqpipe.embeddings.evaluate import (analogy, analogy_scores, evaluate_analogies, evaluate_similarity,
+from seqpipe.tasks.embeddings.evaluate import (analogy, analogy_scores, evaluate_analogies, evaluate_similarity,
                                          load_analogies, load_similarity, nearest, unit_rows)
-from seqpipe.embeddings.export import load_word2vec, save_word2vec
-from seqpipe.errors import InputError
+from seqpipe.data.word2vec_format import load_word2vec, save_word2vec
+from seqpipe.core.errors import InputError
 
 # Axes: 0 male, 1 female, 2 royal, 3 verb, 4 past, 5 walk, 6 swim, 7 talk, 8 fruit, 9 noise.
 WORDS = {

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqpipe.embeddings.glove import (
+from seqpipe.tasks.embeddings.glove import (
     _chunk_bounds, cooccurrence, glove_gradients, glove_loss, glove_step, glove_vectors, glove_weight,
     epoch_order, glove_epoch, init_glove,
 )

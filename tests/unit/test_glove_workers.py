@@ -15,8 +15,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from seqpipe.config import EmbeddingsConfig
-from seqpipe.embeddings.glove import glove_loss, init_glove
-from seqpipe.training.glove import train_epoch
+from seqpipe.tasks.embeddings.glove import glove_loss, init_glove
+from seqpipe.tasks.embeddings.glove_task import train_epoch
 from seqpipe.training.scaling import merge_increments, merge_moves
 
 VOCAB, DIM, EPOCHS = 41, 8, 50  # odd: rank::2 shares mix the columns

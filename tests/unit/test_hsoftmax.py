@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqpipe.embeddings.hsoftmax import (
+from seqpipe.tasks.embeddings.hsoftmax import (
     hs_gradients,
     hs_log_prob,
     hs_step,
@@ -173,7 +173,7 @@ def test_huffman_tree_is_fast_for_a_large_vocabulary():
 
 
 def test_the_root_on_every_path_moves_as_far_as_the_capped_number_of_pair_updates():
-    from seqpipe.embeddings.sgns import MAX_SHARED_UPDATES
+    from seqpipe.tasks.embeddings.sgns import MAX_SHARED_UPDATES
 
     counts = np.arange(1, 21)
     codes, points, lengths = to_tensors(*huffman_tree(counts))

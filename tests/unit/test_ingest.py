@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from seqpipe.errors import RejectRateExceeded
-from seqpipe.ingest import read_corpus, run_ingest
+from seqpipe.core.errors import RejectRateExceeded
+from seqpipe.data.ingest import read_corpus, run_ingest
 from tests.conftest import PROSE, write_lines
 
 
@@ -95,7 +95,7 @@ def test_large_file_is_split_into_pieces_with_correct_line_numbers(tmp_path, run
 KILL_SCRIPT = """
 import sys
 from seqpipe.config import IngestConfig, RuntimeConfig
-from seqpipe.ingest import run_ingest
+from seqpipe.data.ingest import run_ingest
 run_ingest(IngestConfig(sources=[sys.argv[1]], out=sys.argv[2], shard_mb=0.05),
            RuntimeConfig(executor="local", state_dir=sys.argv[3]))
 """

@@ -5,10 +5,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from seqpipe import ingest
+from seqpipe.data import ingest
 from seqpipe.config import VocabConfig
-from seqpipe.ingest import read_corpus, run_ingest
-from seqpipe.vocab import run_vocab
+from seqpipe.data.ingest import read_corpus, run_ingest
+from seqpipe.data.vocab import run_vocab
 from tests.conftest import PROSE, write_lines
 
 ROW_KEY = ["source", "doc_id", "sent_id"]
@@ -132,7 +132,7 @@ def test_the_reject_rate_counts_reused_rejects(tmp_path, runtime, ingest_cfg):
     write_lines(tmp_path / "src" / "good.txt", PROSE)
     run_ingest(ingest_cfg(tmp_path / "src", max_reject_rate=1.0), runtime)
     write_lines(tmp_path / "src" / "good.txt", PROSE[:2])
-    from seqpipe.errors import RejectRateExceeded
+    from seqpipe.core.errors import RejectRateExceeded
     with pytest.raises(RejectRateExceeded):
         run_ingest(ingest_cfg(tmp_path / "src", max_reject_rate=0.2), runtime)
     failed = next((tmp_path / "corpus").glob("failed-corpus-*"))

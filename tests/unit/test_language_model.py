@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqpipe.lm.data import unigram_perplexity, windows, with_boundaries
-from seqpipe.lm.training import collate, negative_log_likelihood, perplexity
+from seqpipe.tasks.lm.data import unigram_perplexity, windows, with_boundaries
+from seqpipe.tasks.lm.task import collate, negative_log_likelihood, perplexity
 from seqpipe.models.embedding import word_embedding
 from seqpipe.models.language_model import LanguageModel, sample, sequence_log_prob
 

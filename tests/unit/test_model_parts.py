@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from seqpipe.embeddings.export import load_word2vec
-from seqpipe.models.embedding import align_pretrained, word_embedding
+from seqpipe.data.word2vec_format import load_word2vec
+from seqpipe.data.vectors import align_pretrained
+from seqpipe.models.embedding import word_embedding
 from seqpipe.models.encoders import RecurrentEncoder
 
 

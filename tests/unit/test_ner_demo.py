@@ -1,9 +1,9 @@
 import pytest
 
-from seqpipe.ner.conll import read_conll
-from seqpipe.ner.demo import build_ner_demo
-from seqpipe.ner.schemes import spans
-from seqpipe.ner.tokenize import tokenize, tokenize_with_offsets
+from seqpipe.tasks.ner.conll import read_conll
+from seqpipe.tasks.ner.demo import build_ner_demo
+from seqpipe.tasks.ner.schemes import spans
+from seqpipe.tasks.ner.tokenize import tokenize, tokenize_with_offsets
 
 
 @pytest.mark.parametrize("text, tokens", [

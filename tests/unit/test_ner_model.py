@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from seqpipe.config import EncoderConfig, NerConfig
-from seqpipe.ner.conll import ConllData, Sentence
-from seqpipe.ner.stage import prepare
-from seqpipe.ner.tagging import NerTagger
-from seqpipe.ner.training import Encoder, build_task, entity_scores, predict
+from seqpipe.tasks.ner.conll import ConllData, Sentence
+from seqpipe.tasks.ner.stage import prepare
+from seqpipe.tasks.ner.predictor import NerTagger
+from seqpipe.tasks.ner.task import Encoder, build_task, entity_scores, predict
 from seqpipe.training.loop import make_optimizer
 
 SENTENCES = [

@@ -1,6 +1,6 @@
 import pytest
 
-from seqpipe.ner.schemes import (TagError, allowed_transitions, detect_scheme, entity_types, spans, to_bioes,
+from seqpipe.tasks.ner.schemes import (TagError, allowed_transitions, detect_scheme, entity_types, spans, to_bioes,
                                  to_iob2)
 
 IOB1 = ["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG", "O"]

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from seqpipe.errors import InputError, RejectRateExceeded
-from seqpipe.translation.parallel import (Pair, detokenize, read_parallel, split_pairs, tokenize,
+from seqpipe.core.errors import InputError, RejectRateExceeded
+from seqpipe.tasks.translation.parallel_text import (Pair, detokenize, read_parallel, split_pairs, tokenize,
                                           write_parallel_tsv)
 
 EN = ["The house is small.", "I like   tea .", "Where is the station?"]

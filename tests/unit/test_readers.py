@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from seqpipe.errors import InputError
-from seqpipe.ingest import read_corpus, run_ingest
+from seqpipe.core.errors import InputError
+from seqpipe.data.ingest import read_corpus, run_ingest
 from tests.conftest import PROSE, write_lines
 
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from seqpipe import registry
-from seqpipe.lineage import compare_runs, lineage
+from seqpipe.tracking import registry
+from seqpipe.tracking.lineage import compare_runs, lineage
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from seqpipe.sampling import AliasSampler, keep_probabilities, noise_distribution
+from seqpipe.data.sampling import AliasSampler, keep_probabilities, noise_distribution
 
 
 def word2vec_c_keep(count: int, train_words: int, sample: float) -> float:

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from seqpipe.config import NerConfig, PipelineConfig, RuntimeConfig, ServicesConfig, load_config
-from seqpipe.errors import InputError
-from seqpipe.paths import check_path, is_within, load_weights
-from seqpipe.secrets import is_secret_key, redact_params, redact_uri, without_userinfo
+from seqpipe.core.errors import InputError
+from seqpipe.core.paths import check_path, is_within, load_weights
+from seqpipe.core.secrets import is_secret_key, redact_params, redact_uri, without_userinfo
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("name", ["prefect", "mlflow"])
 def test_servers_bind_to_loopback_by_default(tmp_path, name):
-    from seqpipe.services import server_command
+    from seqpipe.cli.services import server_command
 
     assert ServicesConfig().host == "127.0.0.1" == load_config(REPO / "conf/pipeline.yaml").services.host
     cfg = PipelineConfig(runtime=RuntimeConfig(state_dir=str(tmp_path)))
@@ -35,7 +35,7 @@ def test_servers_bind_to_loopback_by_default(tmp_path, name):
 
 
 def test_a_configured_host_is_honoured_and_browsed_on_loopback(tmp_path):
-    from seqpipe.services import server_command
+    from seqpipe.cli.services import server_command
 
     cfg = PipelineConfig(runtime=RuntimeConfig(state_dir=str(tmp_path)), services=ServicesConfig(host="0.0.0.0"))
     argv, _, url, _ = server_command("mlflow", cfg)
@@ -104,7 +104,7 @@ def test_default_config_logs_unchanged():
 
 
 def test_logged_params_of_a_config_never_hold_a_password():
-    from seqpipe.tracking import _flatten
+    from seqpipe.tracking.runs import _flatten
 
     cfg = PipelineConfig(runtime=RuntimeConfig(tracking_uri="http://bob:hunter2@mlflow:5000"))
     cfg.ingest.sources = ["s3://AKIAXXX:S3CR3T@bucket/corpus/*.txt"]
@@ -194,8 +194,8 @@ class _Payload:
 
 
 def _ner_folder(folder: Path) -> Path:
-    from seqpipe.ner.conll import ConllData, Sentence
-    from seqpipe.ner.stage import prepare
+    from seqpipe.tasks.ner.conll import ConllData, Sentence
+    from seqpipe.tasks.ner.stage import prepare
 
     sentence = Sentence(["Ada", "lives", "in", "London", "."], ["S-PER", "O", "O", "S-LOC", "O"], "toy.txt", 1)
     data = ConllData([sentence], [], 1, "bioes", ["toy.txt"])
@@ -206,7 +206,7 @@ def _ner_folder(folder: Path) -> Path:
 
 @pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
 def test_a_checkpoint_with_a_pickled_payload_is_refused(tmp_path, writer):
-    from seqpipe.ner.tagging import NerTagger
+    from seqpipe.tasks.ner.predictor import NerTagger
 
     folder, marker = _ner_folder(tmp_path / "ner"), tmp_path / "pwned"
     payload = {"words.weight": _Payload(marker)}
@@ -221,8 +221,8 @@ def test_a_checkpoint_with_a_pickled_payload_is_refused(tmp_path, writer):
 
 
 def test_real_weights_still_load_and_garbage_is_a_clear_error(tmp_path):
-    from seqpipe.ner.tagging import NerTagger
-    from seqpipe.ner.training import build_tagger
+    from seqpipe.tasks.ner.predictor import NerTagger
+    from seqpipe.tasks.ner.task import build_tagger
 
     folder = _ner_folder(tmp_path / "ner")
     torch.save(build_tagger(folder, with_init=False).state_dict(), folder / "model.pt")
@@ -279,7 +279,7 @@ def test_uris_need_a_uri_root_that_prefixes_them():
 
 
 def test_manifest_rows_outside_the_roots_are_rejected_with_the_reason(layout):
-    from seqpipe.speech.manifest import read_manifest
+    from seqpipe.tasks.speech.manifest import read_manifest
 
     tmp_path, strict = layout
     data = tmp_path / "data"
@@ -298,9 +298,9 @@ def test_manifest_rows_outside_the_roots_are_rejected_with_the_reason(layout):
 
 
 def test_ingest_refuses_a_source_outside_the_roots_before_reading_it(layout, monkeypatch):
-    from seqpipe import sources
+    from seqpipe.data import sources
     from seqpipe.config import IngestConfig
-    from seqpipe.ingest import run_ingest
+    from seqpipe.data.ingest import run_ingest
 
     tmp_path, strict = layout
     strict = strict.model_copy(update={"executor": "local"})
@@ -317,9 +317,9 @@ def test_ingest_refuses_a_source_outside_the_roots_before_reading_it(layout, mon
 
 def test_stages_check_their_data_paths_before_reading(layout, monkeypatch):
     from seqpipe.config import ParallelFiles, SpeechConfig, TranslationConfig
-    from seqpipe.ner import stage as ner_stage
-    from seqpipe.speech import stage as speech_stage
-    from seqpipe.translation import stage as translation_stage
+    from seqpipe.tasks.ner import stage as ner_stage
+    from seqpipe.tasks.speech import stage as speech_stage
+    from seqpipe.tasks.translation import stage as translation_stage
 
     tmp_path, strict = layout
     outside = str(tmp_path / "outside" / "secret.txt")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from seqpipe.speech.demo import (SPLITS, VARIANTS, build_speech_demo, make_sentence, plan_demo, split_speakers,
+from seqpipe.tasks.speech.demo import (SPLITS, VARIANTS, build_speech_demo, make_sentence, plan_demo, split_speakers,
                                  vocabulary)
-from seqpipe.speech.manifest import outside_alphabet, read_manifest
-from seqpipe.speech.synth import SynthesisError, Synthesizer
+from seqpipe.tasks.speech.manifest import outside_alphabet, read_manifest
+from seqpipe.tasks.speech.synth import SynthesisError, Synthesizer
 
 
 @pytest.fixture(scope="module")

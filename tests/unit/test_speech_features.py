@@ -4,8 +4,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from seqpipe.speech.audio import read_audio, resample
-from seqpipe.speech.features import LogMel, mel_filterbank, normalise
+from seqpipe.tasks.speech.audio import read_audio, resample
+from seqpipe.tasks.speech.features import LogMel, mel_filterbank, normalise
 
 librosa = pytest.importorskip("librosa")
 

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from seqpipe.errors import InputError, RejectRateExceeded
-from seqpipe.speech.audio import AudioError, read_audio
-from seqpipe.speech.manifest import (ALPHABET, Utterance, check_audio, ctc_min_frames, normalise_transcript,
+from seqpipe.core.errors import InputError, RejectRateExceeded
+from seqpipe.tasks.speech.audio import AudioError, read_audio
+from seqpipe.tasks.speech.manifest import (ALPHABET, Utterance, check_audio, ctc_min_frames, normalise_transcript,
                                      read_manifest)
 
 

@@ -7,11 +7,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from seqpipe import artifacts
-from seqpipe.artifacts import sha256_file, sha256_files
+from seqpipe.core import artifacts
+from seqpipe.core.artifacts import sha256_file, sha256_files
 from seqpipe.config import EncoderConfig, RuntimeConfig, SpeechConfig
-from seqpipe.speech import report, stage
-from seqpipe.speech.manifest import read_manifest
+from seqpipe.tasks.speech import evaluate as report, stage
+from seqpipe.tasks.speech.manifest import read_manifest
 
 
 def tone(path, hz, seconds=0.5, sample_rate=16000):

@@ -5,13 +5,13 @@ import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
-from seqpipe.artifacts import write_json
+from seqpipe.core.artifacts import write_json
 from seqpipe.config import EncoderConfig, SpeechConfig
 from seqpipe.models.acoustic import AcousticModel
-from seqpipe.speech import transcriber as transcriber_module
-from seqpipe.speech.stage import model_spec
-from seqpipe.speech.training import build_model
-from seqpipe.speech.transcriber import Transcriber
+from seqpipe.tasks.speech import predictor as transcriber_module
+from seqpipe.tasks.speech.stage import model_spec
+from seqpipe.tasks.speech.task import build_model
+from seqpipe.tasks.speech.predictor import Transcriber
 
 
 def speech_folder(path, **decoding):
@@ -77,7 +77,7 @@ def test_a_folder_without_a_manifest_decodes_with_the_defaults(tmp_path, wav, de
 def test_transcribe_command_reads_the_model_then_what_the_user_names(tmp_path, wav, decoder_calls, monkeypatch):
     from seqpipe.cli import app
 
-    monkeypatch.setattr("seqpipe.environment.prepare", lambda state_dir: None)  # leaves os.environ alone
+    monkeypatch.setattr("seqpipe.core.environment.prepare", lambda state_dir: None)  # leaves os.environ alone
     monkeypatch.chdir(tmp_path)  # the default conf/pipeline.yaml restates the defaults: it is not a choice
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "pipeline.yaml").write_text("speech:\n  lm_alpha: 0.5\n  lm_beta: 1.0\n")

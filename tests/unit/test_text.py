@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from seqpipe import text
+from seqpipe.data import text
 
 
 def words(s: str) -> list[str]:

@@ -3,9 +3,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from seqpipe.config import VocabConfig
-from seqpipe.errors import InputError
-from seqpipe.ingest import run_ingest
-from seqpipe.vocab import Vocabulary, run_vocab
+from seqpipe.core.errors import InputError
+from seqpipe.data.ingest import run_ingest
+from seqpipe.data.vocab import Vocabulary, run_vocab
 from tests.conftest import write_lines
 
 

@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from seqpipe.config import EmbeddingsConfig
-from seqpipe.embeddings import evaluate, sgns
-from seqpipe.embeddings.data import cbow_windows, skipgram_pairs, subsample
-from seqpipe.embeddings.train import Word2VecState, train_epoch
-from seqpipe.sampling import AliasSampler, keep_probabilities, noise_distribution
+from seqpipe.tasks.embeddings import evaluate, sgns
+from seqpipe.tasks.embeddings.data import cbow_windows, skipgram_pairs, subsample
+from seqpipe.tasks.embeddings.word2vec import Word2VecState, train_epoch
+from seqpipe.data.sampling import AliasSampler, keep_probabilities, noise_distribution
 
 
 def brute_force_pairs(ids, sentence, reach):

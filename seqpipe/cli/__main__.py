@@ -1,0 +1,4 @@
+"""python -m seqpipe.cli"""
+from seqpipe.cli import app
+
+app()

@@ -1,1 +1,0 @@
-"""Word-embedding pretraining: kernels, training loop, evaluation, export."""

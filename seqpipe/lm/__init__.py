@@ -1,1 +1,0 @@
-"""Language model: corpus sequences, training task, sampling and scoring."""

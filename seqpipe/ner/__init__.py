@@ -1,1 +1,0 @@
-"""Named-entity recognition: CoNLL data, tag schemes, demo data."""

@@ -1,1 +1,0 @@
-"""Speech recognition: audio, features, manifests, demo voices, the CTC task and stage."""

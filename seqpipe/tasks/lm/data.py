@@ -1,0 +1,69 @@
+"""Language-model data: corpus sentences as one flat id array with <bos>/<eos> around each.
+
+Word level uses the vocabulary stage's words (others map to <unk>); character level its
+characters, with a space between words. A sentence longer than max_len is read in
+windows of max_len predictions that overlap by one token, so no prediction is lost.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from seqpipe.data import text
+
+SPACE = " "
+
+
+def sentence_ids(shards: list[str], vocab: dict[str, int], level: str, unk: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, offsets): sentence i is ids[offsets[i]:offsets[i + 1]] (no <bos>/<eos> yet)."""
+    all_ids, lengths = [], []
+    value_set = pa.array(list(vocab), pa.string())
+    for path in shards:
+        lists = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
+        if level == "char":
+            lists = text.tokenize(pc.binary_join(lists, SPACE), "char")  # every character, spaces too
+        flat = pc.list_flatten(lists)
+        ids = pc.index_in(flat, value_set=value_set).fill_null(unk).to_numpy().astype(np.int32)
+        all_ids.append(ids)
+        lengths.append(np.diff(lists.offsets.to_numpy()))
+    lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    ids = np.concatenate(all_ids) if all_ids else np.zeros(0, np.int32)
+    return ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def with_boundaries(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, bos: int, eos: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chosen sentences (rows), each as <bos> w1 .. wn <eos>, concatenated; and their offsets."""
+    starts, ends = offsets[rows], offsets[rows + 1]
+    pieces, new_offsets, total = [], [0], 0
+    for s, e in zip(starts, ends):
+        pieces.append(np.concatenate([[bos], ids[s:e], [eos]]).astype(np.int32))
+        total += e - s + 2
+        new_offsets.append(total)
+    flat = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+    return flat, np.asarray(new_offsets, np.int64)
+
+
+def windows(offsets: np.ndarray, max_len: int) -> list[tuple[int, int]]:
+    """(start, end) spans of at most max_len + 1 tokens: inputs span[:-1], targets span[1:]."""
+    out = []
+    for s, e in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
+        for start in range(s, e - 1, max_len):
+            out.append((start, min(start + max_len + 1, e)))
+    return out
+
+
+def split_rows(count: int, dev: int, limit: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random (train, dev) sentence rows; dev takes at most a tenth of the sentences."""
+    order = np.random.default_rng(seed).permutation(count)
+    dev = min(dev, max(1, count // 10))
+    train = order[dev:] if limit is None else order[dev:dev + limit]
+    return np.sort(train), np.sort(order[:dev])
+
+
+def unigram_perplexity(train_targets: np.ndarray, dev_targets: np.ndarray, size: int) -> float:
+    """Perplexity on dev of the add-one smoothed unigram model of the training targets."""
+    counts = np.bincount(train_targets, minlength=size).astype(np.float64) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return float(np.exp(-log_p[dev_targets].mean()))

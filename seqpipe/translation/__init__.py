@@ -1,1 +1,0 @@
-"""Translation: parallel data, demo dates, the seq2seq task and stage."""
