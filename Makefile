@@ -20,9 +20,11 @@ pipeline: $(STAMP)
 	$(BIN)/seqpipe pipeline --config conf/pipeline.yaml
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache  # the layout's import contracts (pyproject.toml)
 	$(BIN)/python -m pytest -q -m 'not faults'
 
 test-fast: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -m 'not slow and not faults'
 
 test-faults: $(STAMP)

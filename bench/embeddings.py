@@ -72,11 +72,12 @@ def main() -> None:
 def train_seqpipe(cfg, corpus_uri: str, vocab_uri: str, runtime, corpus_words: int) -> dict:
     from mlflow.tracking import MlflowClient  # noqa: F401  (import cost kept out of the timing)
 
-    from seqpipe.tasks.embeddings.stage import run_pretrain
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.embeddings import stage
 
     with PeakMemory() as memory:
         started = time.perf_counter()
-        result = run_pretrain(cfg, corpus_uri, vocab_uri, runtime)
+        result = stage.run(cfg, StageInputs(corpus=corpus_uri, vocab=vocab_uri), runtime)
         wall = time.perf_counter() - started
     train_s, epochs = sum(result.metrics["epoch_seconds"]), len(result.metrics["epoch_seconds"])
     return {"words_per_s": round(corpus_words * epochs / train_s), "epochs": epochs,

@@ -34,11 +34,12 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_bench_config(args)
-    from seqpipe.tasks.ner.stage import run_ner, with_demo_data
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.ner import stage
 
     ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": args.train, "dev_path": args.dev,
                                                        "test_path": args.test}.items() if v})
-    ner = with_demo_data(ner, args.state_dir, cfg.demo.ner_sentences)
+    ner = stage.with_demo_data(ner, args.state_dir, cfg.demo)
     if args.embeddings:
         ner = ner.model_copy(update={"embeddings": ner.embeddings.model_copy(update={"path": args.embeddings})})
     print(f"machine: {machine()}")
@@ -50,7 +51,7 @@ def main() -> None:
         runtime = cfg.runtime.model_copy(update={"state_dir": tempfile.mkdtemp(prefix="seqpipe-bench-state-")})
         started = time.perf_counter()
         with PeakMemory() as memory:
-            m = run_ner(run_cfg, runtime).metrics
+            m = stage.run(run_cfg, StageInputs(), runtime).metrics
         runs.append({"workers": workers, "test_f1": m.get("test_f1"), "dev_f1": m["dev_f1"],
                      "tokens_per_s": round(m["tokens_per_s"]), "epochs": m["epochs"], "best_epoch": m["best_epoch"],
                      "wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": memory.peak_mb,

@@ -37,11 +37,12 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_bench_config(args)
-    from seqpipe.tasks.speech.stage import run_speech, with_demo_data
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.speech import stage
 
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": args.train, "dev_manifest": args.dev,
                                                          "test_manifest": args.test}.items() if v})
-    sp = with_demo_data(sp, args.state_dir, args.utterances)
+    sp = stage.with_demo_data(sp, args.state_dir, cfg.demo.model_copy(update={"speech_utterances": args.utterances}))
     lm = args.lm or demo_char_lm(cfg, args.state_dir, args.lm_minutes)
     sp = sp.model_copy(update={"train": sp.train.model_copy(update={"max_minutes": args.max_minutes}),
                                "out": tempfile.mkdtemp(prefix="seqpipe-bench-speech-")})
@@ -50,7 +51,7 @@ def main() -> None:
     print(f"data: {sp.train_manifest} (test {sp.test_manifest}); character LM: {lm}")
     started = time.perf_counter()
     with PeakMemory() as memory:
-        m = run_speech(sp, runtime, lm).metrics
+        m = stage.run(sp, StageInputs(lm=lm), runtime).metrics
     rows = [(name, f"{m[f'cer_{key}']:.2%}", f"{m[f'wer_{key}']:.2%}", f"{m[f'rtf_{key}']:.3f}")
             for name, key in (("greedy", "greedy"), (f"beam {sp.beam}", "beam"),
                               (f"beam {sp.beam} + LM (alpha {sp.lm_alpha}, beta {sp.lm_beta})", "beam_lm")) if f"cer_{key}" in m]
@@ -68,7 +69,8 @@ def demo_char_lm(cfg, state_dir: str, minutes: float) -> str:
     """The pipeline's character LM on the demo corpus (reused when it exists)."""
     from seqpipe.data.demo_corpus import build_demo_corpus
     from seqpipe.data.ingest import run_ingest
-    from seqpipe.tasks.lm.stage import run_lm
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.lm import stage
     from seqpipe.data.vocab import run_vocab
 
     runtime = cfg.runtime.model_copy(update={"state_dir": state_dir})
@@ -76,7 +78,7 @@ def demo_char_lm(cfg, state_dir: str, minutes: float) -> str:
     corpus = run_ingest(cfg.ingest.model_copy(update={"sources": [f"{folder}/*.txt"]}), runtime)
     vocab = run_vocab(cfg.vocab, corpus.uri, runtime)
     lm = cfg.lm.model_copy(update={"level": "char", "train": cfg.lm.train.model_copy(update={"max_minutes": minutes})})
-    return run_lm(lm, corpus.uri, vocab.uri, runtime).uri
+    return stage.run(lm, StageInputs(corpus=corpus.uri, vocab=vocab.uri), runtime).uri
 
 
 if __name__ == "__main__":

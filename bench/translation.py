@@ -38,13 +38,14 @@ def main() -> None:
 
     cfg = load_bench_config(args)
     from seqpipe.config import ParallelFiles
-    from seqpipe.tasks.translation.stage import run_translation, with_demo_data
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.translation import stage
 
     tr = cfg.translation
     if args.src:
         tr = tr.model_copy(update={"train_data": ParallelFiles(source=args.src, target=args.tgt),
                                    "test_data": ParallelFiles(source=args.test_src, target=args.test_tgt)})
-    tr = with_demo_data(tr, args.state_dir, cfg.demo.translation_pairs)
+    tr = stage.with_demo_data(tr, args.state_dir, cfg.demo)
     train = tr.train.model_copy(update={"max_minutes": args.max_minutes})
     tr = tr.model_copy(update={"train": train, "beam": args.beam, "alpha": args.alpha, "level": args.level or tr.level,
                                "out": tempfile.mkdtemp(prefix="seqpipe-bench-translation-")})
@@ -52,7 +53,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     started = time.perf_counter()
     with PeakMemory() as memory:
-        result = run_translation(tr, runtime)
+        result = stage.run(tr, StageInputs(), runtime)
     m = result.metrics
     speed = decoding_speed(Path(result.uri), args.beam, args.alpha, args.one_by_one)
     print_table([("greedy", f"{m['bleu_greedy']:.2f}", f"{m['chrf_greedy']:.2f}", f"{m['exact_match_greedy']:.2%}",

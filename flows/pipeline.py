@@ -1,31 +1,26 @@
 """The `pipeline` Prefect flow: demo data (when no sources are given) -> ingest -> vocab -> pretrain
 -> the downstream stages (NER tagger, language model, translation, speech recognition).
 
-Tasks are thin: each opens its MLflow stage run under the pipeline's parent run and
-calls one library stage. Stages skip their work when their content-addressed output
-already exists, so an unchanged rerun costs one pass of hashing over the inputs.
+Every stage is the same Prefect task: flows.step.run_step (its MLflow run under the
+pipeline's parent run, the library stage, logging, registration and the promotion gate).
+Stages skip their work when their content-addressed output already exists, so an
+unchanged rerun costs one pass of hashing over the inputs.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from seqpipe.tracking import registry
-
-from seqpipe.tracking import runs as tracking
-from seqpipe.config import (DemoConfig, EmbeddingsConfig, IngestConfig, LmConfig, NerConfig, PipelineConfig,
-                            PromotionConfig, RuntimeConfig, SpeechConfig, TranslationConfig, VocabConfig)
-from seqpipe.data.demo_corpus import build_demo_corpus
+from flows.step import TASKS, config_section, describe, run_step
+from seqpipe.config import DemoConfig, PipelineConfig, RuntimeConfig
 from seqpipe.core.errors import SeqpipeError
-from seqpipe.data.ingest import IngestResult, run_ingest
-from seqpipe.tasks.lm.stage import LmResult, run_lm
-from seqpipe.tasks.ner.stage import NerResult, run_ner, with_demo_data
-from seqpipe.tasks.speech import stage as speech_stage
-from seqpipe.tasks.translation import stage as translation_stage
-from seqpipe.tasks.embeddings.stage import PretrainResult, run_pretrain
-from seqpipe.data.vocab import VocabResult, run_vocab
+from seqpipe.core.stage import StageInputs
+from seqpipe.data.demo_corpus import build_demo_corpus
+from seqpipe.tracking import registry
+from seqpipe.tracking import runs as tracking
+
+UPSTREAM = ("ingest", "vocab", "pretrain")
+DOWNSTREAM = tuple(s for s in TASKS if s not in UPSTREAM)  # ner, lm, translation, speech: in this order
 
 
 def retry_on_io_errors(task, task_run, state) -> bool:
@@ -46,156 +41,20 @@ def demo_task(runtime: RuntimeConfig, demo: DemoConfig) -> str:
     return str(folder)
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def ingest_task(cfg: IngestConfig, runtime: RuntimeConfig, parent_run_id: str | None) -> IngestResult:
-    with tracking.stage_run(runtime, "ingest", cfg, parent_run_id):
-        result = run_ingest(cfg, runtime)
-        tracking.log_corpus(result.uri, result.reused)
-    get_run_logger().info("corpus %s (%s): %s", result.uri, "reused" if result.reused else "new", result.counts)
-    return result
+@task(name="stage", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
+def stage_task(stage: str, cfg, inputs: StageInputs, runtime: RuntimeConfig, parent_run_id: str | None,
+               promotion, name: str | None = None, register_as: str | None = None) -> tuple:
+    """flows.step.run_step as a Prefect task: the stage's MLflow run, its output, the gate."""
+    outcome = run_step(stage, cfg, inputs, runtime, promotion, parent_run_id, name, register_as)
+    get_run_logger().info(describe(name or stage, outcome))
+    return outcome.result, outcome.decision
 
 
-@task(name="vocab", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def vocab_task(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig, parent_run_id: str | None) -> VocabResult:
-    with tracking.stage_run(runtime, "vocab", cfg, parent_run_id):
-        result = run_vocab(cfg, corpus_uri, runtime)
-        tracking.log_vocab(result.uri, result.reused)
-    get_run_logger().info("vocabulary %s (%s): %s", result.uri, "reused" if result.reused else "new", result.stats)
-    return result
-
-
-@task(name="pretrain", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def pretrain_task(cfg: EmbeddingsConfig, corpus_uri: str, vocab_uri: str, runtime: RuntimeConfig,
-                  parent_run_id: str | None, promotion: PromotionConfig) -> tuple[PretrainResult, dict | None]:
-    with tracking.stage_run(runtime, "pretrain", cfg, parent_run_id) as run_id:
-        result = run_pretrain(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id=run_id)
-        # a reused folder was registered (and gated) by the run that wrote it
-        version = tracking.log_embeddings(result.uri, result.reused,
-                                          register_as=None if result.reused else "seqpipe-embeddings")
-        eval_set = registry.evaluation_set_hash([cfg.eval.analogies], {"top_n": cfg.eval.top_n})
-        decision = gate(promotion, "seqpipe-embeddings", version, result.metrics, eval_set)
-    get_run_logger().info("embeddings %s (%s, model version %s): %s", result.uri,
-                          "reused" if result.reused else "new", version, result.metrics)
-    return result, decision
-
-
-@task(name="ner-demo-data")
-def ner_demo_task(cfg: NerConfig, runtime: RuntimeConfig, demo: DemoConfig) -> NerConfig:
-    cfg = on_demo_data(with_demo_data(cfg, runtime.state_dir, demo.ner_sentences), demo.train_minutes)
-    get_run_logger().info("NER demo data: %s", cfg.train_path)
-    return cfg
-
-
-@task(name="ner", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def ner_task(cfg: NerConfig, embeddings_uri: str | None, runtime: RuntimeConfig, parent_run_id: str | None,
-             promotion: PromotionConfig) -> tuple[NerResult, dict | None]:
-    with tracking.stage_run(runtime, "ner", cfg, parent_run_id) as run_id:
-        result = run_ner(cfg, runtime, embeddings_uri, mlflow_run_id=run_id)
-        version = tracking.log_trained_model(result.uri, result.reused, "ner", None if result.reused else "seqpipe-ner",
-                                             ["Yesterday, Harry Potter met Hermione Granger in London."])
-        eval_set = registry.evaluation_set_hash([cfg.test_path] if cfg.test_path else [cfg.train_path, cfg.dev_path],
-                                                {} if cfg.test_path else {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed})
-        decision = gate(promotion, "seqpipe-ner", version, result.metrics, eval_set)
-    get_run_logger().info("NER tagger %s (%s, model version %s): test F1 %s", result.uri,
-                          "reused" if result.reused else "new", version, result.metrics.get("test_f1"))
-    return result, decision
-
-
-@task(name="lm", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def lm_task(cfg: LmConfig, corpus: IngestResult, vocab_uri: str, embeddings_uri: str | None, runtime: RuntimeConfig,
-            parent_run_id: str | None, promotion: PromotionConfig, stage: str = "lm") -> tuple[LmResult, dict | None]:
-    """stage "lm", or "lm-char": the character-level model that speech recognition fuses with."""
-    with tracking.stage_run(runtime, stage, cfg, parent_run_id) as run_id:
-        result = run_lm(cfg, corpus.uri, vocab_uri, runtime, embeddings_uri, mlflow_run_id=run_id)
-        name = "seqpipe-lm" if stage == "lm" else "seqpipe-char-lm"
-        version = tracking.log_trained_model(result.uri, result.reused, "lm", None if result.reused else name,
-                                             ["apple and pear salad", "apple and pair salad"])
-        # the dev sentences are held out of the corpus: the same corpus and settings give the same set
-        eval_set = registry.evaluation_set_hash([], {"corpus": corpus.content_hash, "level": cfg.level,
-                                                     "dev_sentences": cfg.dev_sentences, "max_len": cfg.max_len})
-        decision = gate(promotion, name, version, result.metrics, eval_set)
-    get_run_logger().info("language model %s (%s, model version %s): dev perplexity %s", result.uri,
-                          "reused" if result.reused else "new", version, result.metrics.get("dev_perplexity"))
-    return result, decision
-
-
-@task(name="translation-demo-data")
-def translation_demo_task(cfg: TranslationConfig, runtime: RuntimeConfig, demo: DemoConfig) -> TranslationConfig:
-    cfg = on_demo_data(translation_stage.with_demo_data(cfg, runtime.state_dir, demo.translation_pairs),
-                       demo.train_minutes)
-    get_run_logger().info("translation demo data: %s", cfg.train_data.table)
-    return cfg
-
-
-@task(name="translation", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def translation_task(cfg: TranslationConfig, embeddings_uri: str | None, runtime: RuntimeConfig,
-                     parent_run_id: str | None, promotion: PromotionConfig) -> tuple[translation_stage.TranslationResult,
-                                                                                     dict | None]:
-    with tracking.stage_run(runtime, "translation", cfg, parent_run_id) as run_id:
-        result = translation_stage.run_translation(cfg, runtime, embeddings_uri, mlflow_run_id=run_id)
-        version = tracking.log_trained_model(result.uri, result.reused, "translation",
-                                             None if result.reused else "seqpipe-translator",
-                                             ["mardi 25 septembre 1984", "le 3 mars 2021"])
-        decision = gate(promotion, "seqpipe-translator", version, result.metrics, translation_eval_set(cfg))
-    get_run_logger().info("translator %s (%s, model version %s): BLEU beam %s", result.uri,
-                          "reused" if result.reused else "new", version, result.metrics.get("bleu_beam"))
-    return result, decision
-
-
-def translation_eval_set(cfg: TranslationConfig) -> str:
-    """The test files, else the dev files, else the held-out part of the training files."""
-    for files in (cfg.test_data, cfg.dev_data):
-        if files.table or files.source:
-            return registry.evaluation_set_hash([files.table, files.source, files.target])
-    train = cfg.train_data
-    return registry.evaluation_set_hash([train.table, train.source, train.target],
-                                        {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed})
-
-
-@task(name="speech-demo-data")
-def speech_demo_task(cfg: SpeechConfig, runtime: RuntimeConfig, demo: DemoConfig) -> SpeechConfig:
-    cfg = on_demo_data(speech_stage.with_demo_data(cfg, runtime.state_dir, demo.speech_utterances), demo.train_minutes)
-    get_run_logger().info("speech demo data: %s", cfg.train_manifest)
-    return cfg
-
-
-@task(name="speech", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
-def speech_task(cfg: SpeechConfig, fusion_lm: str | None, runtime: RuntimeConfig, parent_run_id: str | None,
-                promotion: PromotionConfig) -> tuple[speech_stage.SpeechResult, dict | None]:
-    with tracking.stage_run(runtime, "speech", cfg, parent_run_id) as run_id:
-        result = speech_stage.run_speech(cfg, runtime, fusion_lm, mlflow_run_id=run_id)
-        example = [str(next(Path(cfg.train_manifest).parent.rglob("*.wav"), cfg.train_manifest))]
-        version = tracking.log_trained_model(result.uri, result.reused, "speech",
-                                             None if result.reused else "seqpipe-asr", example)
-        eval_set = registry.evaluation_set_hash(
-            [cfg.test_manifest] if cfg.test_manifest else [cfg.train_manifest, cfg.dev_manifest],
-            {} if cfg.test_manifest else {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed})
-        decision = gate(promotion, "seqpipe-asr", version, result.metrics, eval_set)
-    get_run_logger().info("speech recogniser %s (%s, model version %s): CER %s", result.uri,
-                          "reused" if result.reused else "new", version, result.metrics.get("cer"))
-    return result, decision
-
-
-def gate(promotion: PromotionConfig, model: str, version: str | None, metrics: dict, eval_set: str) -> dict | None:
-    """The promotion gate for a version registered just now (None for a reused stage)."""
-    if version is None or not promotion.enabled:
-        return None
-    margin = promotion.margins.get(model, promotion.margin)
-    decision = registry.promote_if_better(model, version, metrics, eval_set, margin)
-    get_run_logger().info("%s v%s -> %s: %s", model, version,
-                          "champion" if decision.promoted else "challenger", decision.reason)
-    return registry.as_dict(decision)
-
-
-def on_demo_data(cfg, minutes: float):
-    """A downstream stage's config with the demo's training budget, unless it sets its own."""
-    if cfg.train.max_minutes is not None:
-        return cfg
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_minutes": minutes})})
-
-
-UPSTREAM = ("ingest", "vocab", "pretrain")
-DOWNSTREAM = ("ner", "lm", "translation", "speech")
+def step(stage: str, cfg, inputs: StageInputs, config: PipelineConfig, run_id: str, name: str | None = None,
+         register_as: str | None = None) -> tuple:
+    task_name = name or stage
+    return stage_task.with_options(name=task_name, retries=2 if stage in ("ingest", "vocab") else 1)(
+        stage, cfg, inputs, config.runtime, run_id, config.promotion, name, register_as)
 
 
 @flow(name="pipeline")
@@ -210,51 +69,48 @@ def run_stages(config: PipelineConfig, target: str) -> dict:
     downstream = config.downstream if target == "all" else [target] if target in DOWNSTREAM else []
     last = len(UPSTREAM) if target not in UPSTREAM else UPSTREAM.index(target) + 1
     config = demo_data_where_missing(config, downstream)
-    runtime, promotion, summary, decisions = config.runtime, config.promotion, {}, []
-    with tracking.pipeline_run(runtime, config, name="pipeline" if target == "all" else target) as run_id:
-        corpus = ingest_task(config.ingest, runtime, run_id)
-        summary["corpus"] = corpus.model_dump()
-        if last >= 2:
-            vocab = vocab_task(config.vocab, corpus.uri, runtime, run_id)
-            summary["vocab"] = vocab.model_dump()
-        if last >= 3:
-            embeddings, decision = pretrain_task(config.embeddings, corpus.uri, vocab.uri, runtime, run_id, promotion)
-            summary["embeddings"], decisions = embeddings.model_dump(), [decision]
+    summary, decisions = {}, []
+    with tracking.pipeline_run(config.runtime, config, name="pipeline" if target == "all" else target) as run_id:
+        inputs = StageInputs()
+        for stage, key, field in (("ingest", "corpus", "corpus"), ("vocab", "vocab", "vocab"),
+                                  ("pretrain", "embeddings", "embeddings"))[:last]:
+            result, decision = step(stage, getattr(config, config_section(stage)), inputs, config, run_id)
+            summary[key], inputs = result.model_dump(), inputs.model_copy(update={field: result.uri})
+            decisions.append(decision)
         # one after the other: each stage's Ray Train workers take the machine's CPUs
-        if "ner" in downstream:
-            result, decision = ner_task(config.ner, embeddings.uri, runtime, run_id, promotion)
-            summary["ner"], decisions = result.model_dump(), decisions + [decision]
-        if "lm" in downstream or ("speech" in downstream and config.speech.fusion_lm == "auto"):
-            summary.update(language_models(config, corpus, vocab.uri, embeddings.uri, downstream, run_id, decisions))
-        if "translation" in downstream:
-            result, decision = translation_task(config.translation, embeddings.uri, runtime, run_id, promotion)
-            summary["translation"], decisions = result.model_dump(), decisions + [decision]
-        if "speech" in downstream:
-            fusion_lm = config.speech.fusion_lm
-            if fusion_lm == "auto":  # the character LM of the corpus
-                fusion_lm = summary.get("lm-char", summary.get("lm", {})).get("uri")
-            result, decision = speech_task(config.speech, fusion_lm, runtime, run_id, promotion)
-            summary["speech"], decisions = result.model_dump(), decisions + [decision]
+        for stage in (s for s in DOWNSTREAM if s in downstream or (s == "lm" and needs_char_lm(config, downstream))):
+            if stage == "speech":
+                inputs = inputs.model_copy(update={"lm": fusion_lm(config, summary)})
+            for name, cfg, register_as in stage_runs(stage, config, downstream):
+                result, decision = step(stage, cfg, inputs, config, run_id, name, register_as)
+                summary[name] = result.model_dump()
+                decisions.append(decision)
     summary["promotion"] = [d for d in decisions if d]
     publish_summary(config, run_id, summary["promotion"])
     return {"mlflow_run_id": run_id, **summary}
 
 
-def language_models(config: PipelineConfig, corpus: IngestResult, vocab_uri: str, embeddings_uri: str,
-                    downstream: list[str], run_id: str, decisions: list) -> dict:
-    """The `lm` stage when asked for, and the character LM that speech fuses with (`lm-char`)."""
-    out, lm_cfg = {}, config.lm
-    if "lm" in downstream:
-        result, decision = lm_task(lm_cfg, corpus, vocab_uri, embeddings_uri, config.runtime, run_id, config.promotion)
-        out["lm"] = result.model_dump()
-        decisions.append(decision)
-    if "speech" in downstream and config.speech.fusion_lm == "auto" and not ("lm" in out and lm_cfg.level == "char"):
-        char_cfg = lm_cfg.model_copy(update={"level": "char"})
-        result, decision = lm_task(char_cfg, corpus, vocab_uri, None, config.runtime, run_id, config.promotion,
-                                   stage="lm-char")
-        out["lm-char"] = result.model_dump()
-        decisions.append(decision)
-    return out
+def needs_char_lm(config: PipelineConfig, downstream: list[str]) -> bool:
+    return "speech" in downstream and config.speech.fusion_lm == "auto"
+
+
+def stage_runs(stage: str, config: PipelineConfig, downstream: list[str]) -> list[tuple]:
+    """(run name, config, registered name) of each run of a downstream stage: the `lm` stage
+    when asked for, and `lm-char`, the character LM that speech fuses with, when needed."""
+    cfg = getattr(config, config_section(stage))
+    if stage != "lm":
+        return [(stage, cfg, None)]
+    runs = [("lm", cfg, None)] if "lm" in downstream else []
+    if needs_char_lm(config, downstream) and not (runs and cfg.level == "char"):
+        runs.append(("lm-char", cfg.model_copy(update={"level": "char"}), "seqpipe-char-lm"))
+    return runs
+
+
+def fusion_lm(config: PipelineConfig, summary: dict) -> str | None:
+    """The speech stage's fusion LM: the configured folder, or with "auto" the corpus's character LM."""
+    if config.speech.fusion_lm != "auto":
+        return config.speech.fusion_lm
+    return summary.get("lm-char", summary.get("lm", {})).get("uri")
 
 
 def demo_data_where_missing(config: PipelineConfig, downstream: list[str]) -> PipelineConfig:
@@ -264,14 +120,20 @@ def demo_data_where_missing(config: PipelineConfig, downstream: list[str]) -> Pi
         folder = demo_task(runtime, demo)
         update["ingest"] = config.ingest.model_copy(update={"sources": [f"{folder}/*.txt"]})
         update["lm"] = on_demo_data(config.lm, demo.train_minutes)
-    if "ner" in downstream and not config.ner.train_path:
-        update["ner"] = ner_demo_task(config.ner, runtime, demo)
-    translation = config.translation
-    if "translation" in downstream and not (translation.train_data.source or translation.train_data.table):
-        update["translation"] = translation_demo_task(translation, runtime, demo)
-    if "speech" in downstream and not config.speech.train_manifest:
-        update["speech"] = speech_demo_task(config.speech, runtime, demo)
+    for stage in downstream:  # a stage that names no data of its own gets its generated demo set
+        cfg = getattr(config, config_section(stage))
+        with_demo = TASKS[stage].with_demo_data(cfg, runtime.state_dir, demo)
+        if with_demo is not cfg:
+            update[stage] = on_demo_data(with_demo, demo.train_minutes)
+            get_run_logger().info("%s: no data configured, training on the generated demo set", stage)
     return config.model_copy(update=update)
+
+
+def on_demo_data(cfg, minutes: float):
+    """A downstream stage's config with the demo's training budget, unless it sets its own."""
+    if cfg.train.max_minutes is not None:
+        return cfg
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_minutes": minutes})})
 
 
 def publish_summary(config: PipelineConfig, run_id: str, decisions: list[dict]) -> None:

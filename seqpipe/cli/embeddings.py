@@ -19,10 +19,11 @@ def pretrain(
     set_: Optional[List[str]] = SetOption,
 ):
     """Train word embeddings (skip-gram, CBOW, GloVe) on Ray Train; prints the output folder."""
-    from seqpipe.tasks.embeddings.stage import run_pretrain
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.embeddings import stage
 
     cfg = load(config, set_)
-    result = run_pretrain(cfg.embeddings, corpus, vocab, cfg.runtime)
+    result = stage.run(cfg.embeddings, StageInputs(corpus=corpus, vocab=vocab), cfg.runtime)
     console.print(f"{'reused' if result.reused else 'wrote'} embeddings: {result.metrics}")
     print(result.uri)
 
@@ -92,8 +93,7 @@ def _embeddings(folder: Optional[str], config, sets):
     if folder and folder.startswith(("models:/", "runs:/")):  # a registered version, e.g. @champion
         from seqpipe.tracking import runs as tracking
 
-        tokens, vectors = tracking.load_word_vectors(cfg.runtime, folder)
-        return Embeddings(tokens, vectors, folder)
+        return tracking.load_registered(cfg.runtime, folder)  # WordVectors: tokens and vectors
     return Embeddings.load(folder or _newest(cfg, "embeddings"))
 
 

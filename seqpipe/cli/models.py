@@ -27,18 +27,14 @@ def finetune_ner(
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
 ):
-    """Train the BiLSTM/GRU(-CRF) tagger on Ray Train; logs and registers seqpipe-ner in MLflow."""
-    from seqpipe.tracking import runs as tracking
-    from seqpipe.tasks.ner.stage import run_ner, with_demo_data
+    """Train the BiLSTM/GRU(-CRF) tagger on Ray Train; logs, registers and gates seqpipe-ner in MLflow."""
+    from seqpipe.tasks.ner.data import with_demo_data
 
     cfg = load(config, set_)
     ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": train, "dev_path": dev, "test_path": test}.items() if v})
-    ner = with_demo_data(ner, cfg.runtime.state_dir, cfg.demo.ner_sentences)
+    ner = with_demo_data(ner, cfg.runtime.state_dir, cfg.demo)
     vectors = embeddings or (_newest(cfg, "embeddings", required=False) if ner.embeddings.pretrained else None)
-    with tracking.stage_run(cfg.runtime, "ner", ner) as run_id:
-        result = run_ner(ner, cfg.runtime, vectors, mlflow_run_id=run_id)
-        tracking.log_trained_model(result.uri, result.reused, "ner", None if result.reused else "seqpipe-ner",
-                                   ["Yesterday, Harry Potter met Hermione Granger in London."])
+    result = _finetune(cfg, "ner", ner, embeddings=vectors)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} tagger: dev F1 {m.get('dev_f1', 0):.4f}"
                   + (f", test F1 {m['test_f1']:.4f}" if "test_f1" in m else ""))
@@ -54,17 +50,11 @@ def finetune_lm(
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
 ):
-    """Train the word- or character-level language model; logs and registers seqpipe-lm in MLflow."""
-    from seqpipe.tracking import runs as tracking
-    from seqpipe.tasks.lm.stage import run_lm
-
+    """Train the word- or character-level language model; logs, registers and gates seqpipe-lm in MLflow."""
     cfg = load(config, set_)
     corpus, vocab = corpus or _newest(cfg, "corpus"), vocab or _newest(cfg, "vocab")
     vectors = embeddings or (_newest(cfg, "embeddings", required=False) if cfg.lm.embeddings.pretrained else None)
-    with tracking.stage_run(cfg.runtime, "lm", cfg.lm) as run_id:
-        result = run_lm(cfg.lm, corpus, vocab, cfg.runtime, vectors, mlflow_run_id=run_id)
-        tracking.log_trained_model(result.uri, result.reused, "lm", None if result.reused else "seqpipe-lm",
-                                   ["apple and pear salad", "apple and pair salad"])
+    result = _finetune(cfg, "lm", cfg.lm, corpus=corpus, vocab=vocab, embeddings=vectors)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} language model: dev perplexity "
                   f"{m['dev_perplexity']:.1f} (unigram baseline {m['unigram_perplexity']:.1f})")
@@ -81,27 +71,20 @@ def finetune_translation(
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
 ):
-    """Train the attention encoder-decoder; logs and registers seqpipe-translator in MLflow."""
-    from seqpipe.tracking import runs as tracking
+    """Train the attention encoder-decoder; logs, registers and gates seqpipe-translator in MLflow."""
     from seqpipe.config import ParallelFiles
-    from seqpipe.tasks.translation.stage import run_translation, with_demo_data
+    from seqpipe.tasks.translation.data import with_demo_data
 
     cfg = load(config, set_)
     tr = cfg.translation
     if source or target or table:
         tr = tr.model_copy(update={"train_data": ParallelFiles(source=source, target=target, table=table)})
-    tr = with_demo_data(tr, cfg.runtime.state_dir, cfg.demo.translation_pairs)
-    with tracking.stage_run(cfg.runtime, "translation", tr) as run_id:
-        result = run_translation(tr, cfg.runtime, embeddings, mlflow_run_id=run_id)
-        tracking.log_trained_model(result.uri, result.reused, "translation",
-                                   None if result.reused else "seqpipe-translator", TRANSLATION_EXAMPLES)
+    tr = with_demo_data(tr, cfg.runtime.state_dir, cfg.demo)
+    result = _finetune(cfg, "translation", tr, embeddings=embeddings)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} translator: BLEU greedy {m['bleu_greedy']:.2f}, "
                   f"beam {m['bleu_beam']:.2f}, exact match {m['exact_match_beam']:.2%}")
     print(result.uri)
-
-
-TRANSLATION_EXAMPLES = ["mardi 25 septembre 1984", "le 3 mars 2021"]
 
 
 @app.command()
@@ -155,19 +138,15 @@ def finetune_speech(
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
 ):
-    """Train the CTC speech recogniser; logs and registers seqpipe-asr in MLflow."""
-    from seqpipe.tracking import runs as tracking
-    from seqpipe.tasks.speech.stage import run_speech, with_demo_data
+    """Train the CTC speech recogniser; logs, registers and gates seqpipe-asr in MLflow."""
+    from seqpipe.tasks.speech.data import with_demo_data
 
     cfg = load(config, set_)
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": train, "dev_manifest": dev,
                                                          "test_manifest": test}.items() if v})
-    sp = with_demo_data(sp, cfg.runtime.state_dir, cfg.demo.speech_utterances)
+    sp = with_demo_data(sp, cfg.runtime.state_dir, cfg.demo)
     fusion = lm or (sp.fusion_lm if sp.fusion_lm not in (None, "auto") else None)
-    with tracking.stage_run(cfg.runtime, "speech", sp) as run_id:
-        result = run_speech(sp, cfg.runtime, fusion, mlflow_run_id=run_id)
-        example = [str(next(Path(sp.train_manifest).parent.rglob("*.wav"), sp.train_manifest))]
-        tracking.log_trained_model(result.uri, result.reused, "speech", None if result.reused else "seqpipe-asr", example)
+    result = _finetune(cfg, "speech", sp, lm=fusion)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} recogniser: CER greedy {m['cer_greedy']:.2%}, "
                   f"beam {m['cer_beam']:.2%}" + (f", beam + LM {m['cer_beam_lm']:.2%}" if "cer_beam_lm" in m else ""))
@@ -250,26 +229,28 @@ def score(text: List[str] = typer.Argument(..., help="Sentences to score (one pe
                 print(f"  {lp:8.3f}  {token}")
 
 
+def _finetune(cfg, stage: str, stage_cfg, **inputs):
+    """One stage through flows.step.run_step: its MLflow run, registration and the promotion gate
+    (the same as in the pipeline); prints the gate's decision."""
+    from flows.step import run_step
+    from seqpipe.core.stage import StageInputs
+
+    outcome = run_step(stage, stage_cfg, StageInputs(**inputs), cfg.runtime, cfg.promotion)
+    if outcome.decision:
+        d = outcome.decision
+        console.print(f"{d['model']} v{d['version']} is {'champion' if d['promoted'] else 'challenger'}: {d['reason']}")
+    return outcome.result
+
+
 def _model(uri: Optional[str], kind: str, config, sets):
-    """A trained NER tagger / language model from a folder, the registry, or the newest folder."""
+    """A trained model's predictor from a folder, the registry (models:/..., runs:/...), or the
+    newest folder of `kind`."""
     cfg = load(config, sets)
     if uri and uri.split(":/")[0] in ("models", "runs"):
         from seqpipe.tracking import runs as tracking
 
         with console.status(f"loading {uri}"):
-            return tracking.load_text_model(cfg.runtime, uri)
-    if kind == "ner":
-        from seqpipe.tasks.ner.predictor import NerTagger
+            return tracking.load_registered(cfg.runtime, uri)
+    from seqpipe.core.predictor import load_predictor
 
-        return NerTagger(uri or _newest(cfg, "ner"))
-    if kind == "translation":
-        from seqpipe.tasks.translation.predictor import Translator
-
-        return Translator(uri or _newest(cfg, "translation"))
-    if kind == "speech":
-        from seqpipe.tasks.speech.predictor import Transcriber
-
-        return Transcriber(uri or _newest(cfg, "speech"))
-    from seqpipe.tasks.lm.predictor import LanguageModelFolder
-
-    return LanguageModelFolder(uri or _newest(cfg, "lm"))
+    return load_predictor(uri or _newest(cfg, kind), kind)

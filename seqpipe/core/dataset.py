@@ -1,7 +1,46 @@
-"""The reject policy every record reader shares: count, keep, and fail clearly past the limit."""
+"""What every record reader shares: one Reject, the reject policy (count, keep, and fail
+clearly past the limit), the seeded held-out split of the training records, and reading
+a possibly compressed data file."""
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import random
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
 from seqpipe.core.errors import InputError, RejectRateExceeded
+
+REJECT_TEXT_CHARS = 2000  # of a rejected record's raw text, kept in rejects.jsonl
+OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # by suffix; anything else: open
+
+
+@dataclass
+class Reject:
+    """A record a reader refused: where it is, why, and its raw text (truncated)."""
+    origin: str            # the file holding the problem
+    line: int              # 1-based line (or row) of the problem
+    reason: str
+    text: str
+
+    @classmethod
+    def of(cls, origin, line: int, reason: str, text: str) -> "Reject":
+        return cls(str(origin), line, reason, text[:REJECT_TEXT_CHARS])
+
+    @property
+    def source(self) -> str:  # the CoNLL reader's name for the file
+        return self.origin
+
+
+def hold_out(records: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(rest, held out): a seeded random `fraction` of the records (at least one), both in
+    their original order."""
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    cut = max(1, int(len(order) * fraction))
+    return [records[i] for i in sorted(order[cut:])], [records[i] for i in sorted(order[:cut])]
 
 
 def enforce_reject_policy(rejects: list[tuple[str, str]], read: int, max_rate: float, unit: str, setting: str,
@@ -27,3 +66,13 @@ def enforce_reject_policy(rejects: list[tuple[str, str]], read: int, max_rate: f
         examples = "; ".join(f"{w}: {r}" for w, r in rejects[1:3])
         more = f"; then {examples}" if examples else ""
         raise RejectRateExceeded(f"{where}: {reason}{more} ({counts}, {rate:.1%} > {setting} {max_rate:.1%})")
+
+
+def read_bytes(path: Path) -> bytes:
+    """A data file's bytes, decompressed by its suffix (.gz, .bz2, .xz); a clear error if unreadable."""
+    opener = OPENERS.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
+        raise InputError(f"{path}: cannot be read: {err}") from None

@@ -21,13 +21,13 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from seqpipe.data import text
-from seqpipe.core.artifacts import (SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_file,
-                               sha256_json, write_json)
+from seqpipe.core.artifacts import read_json, sha256_file, sha256_json, write_json
 from seqpipe.config import IngestConfig, RuntimeConfig
 from seqpipe.core.errors import RejectRateExceeded
 from seqpipe.data.ingest_reuse import Previous, Reuse, ReuseReader, find_previous, plan_reuse
 from seqpipe.core.fanout import run_tasks, worker_count
 from seqpipe.core.paths import check_path
+from seqpipe.core.stage import run_stage, stage_input_hash
 from seqpipe.data.readers import RAW_KEEP, Batch, read_piece
 from seqpipe.data.sources import Piece, Source, plan_sources
 
@@ -63,23 +63,20 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
     max_shard = int(cfg.shard_mb * 2**20)
     sources, skipped = plan_sources(cfg.sources, cfg.format, min(max_shard, PIECE_BYTES), cfg.txt_unit, cfg.hf_split,
                                     check=lambda uri: check_path(uri, runtime, "ingest source"))
-    input_hash = sha256_json({"schema_version": SCHEMA_VERSION,
-                              "config": {k: getattr(cfg, k) for k in OUTPUT_FIELDS},
-                              "sources": [(s.uri, s.sha256) for s in sources]})
+    input_hash = stage_input_hash(config={k: getattr(cfg, k) for k in OUTPUT_FIELDS},
+                                  sources=[(s.uri, s.sha256) for s in sources])
     out = Path(cfg.out or Path(runtime.state_dir) / "corpus").resolve()  # tasks may run elsewhere
     final = out / f"corpus-{input_hash[:16]}"
-    if is_complete(final):
-        return _result(final, reused=True)
-    previous = find_previous(out, cfg.model_dump(mode="json", include=set(OUTPUT_FIELDS)),
-                             CORPUS_SCHEMA.to_string(), sources) if cfg.incremental else None
-    total = sum(s.size for s in sources)
-    shards = pack_shards(sources, min(max_shard, max(PIECE_BYTES, total // (2 * worker_count(runtime)))),
-                         plan_reuse(previous, sources) if previous else {})
-    started = time.perf_counter()
-    with atomic_folder(final) as tmp:
-        (tmp / "data").mkdir()
-        (tmp / "rejects").mkdir()
-        (tmp / "counts").mkdir()
+
+    def build(tmp: Path) -> dict:
+        previous = find_previous(out, cfg.model_dump(mode="json", include=set(OUTPUT_FIELDS)),
+                                 CORPUS_SCHEMA.to_string(), sources) if cfg.incremental else None
+        total = sum(s.size for s in sources)
+        shards = pack_shards(sources, min(max_shard, max(PIECE_BYTES, total // (2 * worker_count(runtime)))),
+                             plan_reuse(previous, sources) if previous else {})
+        started = time.perf_counter()
+        for folder in ("data", "rejects", "counts"):
+            (tmp / folder).mkdir()
         finished = 0
 
         def report(_i: int, _result: dict) -> None:
@@ -90,10 +87,11 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
 
         tasks = [(str(tmp), shard_id, items, cfg) for shard_id, items in enumerate(shards)]
         results = run_tasks(ingest_shard, tasks, runtime, on_done=report)
-        manifest = _manifest(cfg, sources, skipped, results, input_hash, time.perf_counter() - started, previous)
+        manifest = _manifest(cfg, sources, skipped, results, time.perf_counter() - started, previous)
         _check_reject_rate(manifest, cfg.max_reject_rate, tmp, out / f"failed-{final.name}")
-        write_json(tmp / "manifest.json", manifest)
-    return _result(final, reused=False)
+        return manifest
+
+    return run_stage(final, "corpus", input_hash, build, _result)
 
 
 Item = tuple[int, Source, Piece, "Reuse | None"]  # (source id, source, piece, where its rows are if reused)
@@ -310,7 +308,7 @@ def merge_counts(tables: list[pa.Table]) -> pa.Table:
 SOURCE_COUNTS = ("read", "documents", "rejected", "text_bytes")
 
 
-def _manifest(cfg, sources, skipped, results, input_hash, seconds, previous: Previous | None) -> dict:
+def _manifest(cfg, sources, skipped, results, seconds, previous: Previous | None) -> dict:
     totals: Counter = Counter()
     reasons: Counter = Counter()
     per_source = [Counter() for _ in sources]
@@ -331,8 +329,7 @@ def _manifest(cfg, sources, skipped, results, input_hash, seconds, previous: Pre
                "sources": r["sources"]} for r in results]
     origin = {i: {"ingest": "reused", "reused_from": previous.folder.name} for i in reused}
     return {
-        "kind": "corpus", "schema_version": SCHEMA_VERSION, "schema": CORPUS_SCHEMA.to_string(),
-        "input_hash": input_hash, "content_hash": sha256_json([s["sha256"] for s in shards]),
+        "schema": CORPUS_SCHEMA.to_string(), "content_hash": sha256_json([s["sha256"] for s in shards]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 3),
         "config": cfg.model_dump(mode="json"),
         "sources": [{**s.describe(), **{k: c.get(k, 0) for k in SOURCE_COUNTS}, **origin.get(i, {"ingest": "read"})}
@@ -340,8 +337,16 @@ def _manifest(cfg, sources, skipped, results, input_hash, seconds, previous: Pre
         "incremental": {"read_sources": len(sources) - len(reused), "reused_sources": len(reused),
                         "reused_from": previous.folder.name if previous else None},
         "skipped_files": skipped, "counts": counts, "reject_reasons": dict(reasons.most_common()),
-        "shards": shards,
+        "shards": shards, "metrics": _metrics(counts, len(sources), len(reused)),
+        "datasets": [{"uri": s.uri, "digest": s.sha256, "context": "ingest"} for s in sources],
     }
+
+
+def _metrics(counts: dict, sources: int, reused: int) -> dict:
+    """What the ingest run logs: the counts, the reject rate (blank lines aside), sources read and reused."""
+    read = counts["read"] - counts["blank"]
+    return {**{k: float(v) for k, v in counts.items()}, "sources_read": sources - reused, "sources_reused": reused,
+            "reject_rate": (counts["rejected"] - counts["blank"]) / read if read else 0.0}
 
 
 def _check_reject_rate(manifest: dict, limit: float, tmp: Path, failed: Path) -> None:

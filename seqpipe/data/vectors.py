@@ -72,11 +72,10 @@ def align_pretrained(tokens: list[str], pretrained_tokens: list[str], pretrained
     return matrix, coverage
 
 
-def write_embedding_init(folder: Path, tokens: list[str], vectors_path: str | Path, seed: int,
+def write_embedding_init(folder: Path, tokens: list[str], found: Embeddings, seed: int,
                          padding_idx: int | None = 0) -> tuple[int, dict]:
     """Save the rows a model's embedding starts from (embedding_init.npy) for `tokens`;
     returns their dimension and the coverage counts."""
-    found = Embeddings.open(vectors_path)
     matrix, coverage = align_pretrained(tokens, found.tokens, found.vectors, seed=seed, padding_idx=padding_idx)
     np.save(Path(folder) / "embedding_init.npy", matrix)
     return matrix.shape[1], coverage

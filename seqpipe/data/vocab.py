@@ -16,7 +16,9 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from seqpipe.data import text
-from seqpipe.core.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_json, write_json
+from seqpipe.core.artifacts import is_complete, read_json, sha256_json
+from seqpipe.core.plots import zipf_plot
+from seqpipe.core.stage import run_stage, stage_input_hash
 from seqpipe.config import RuntimeConfig, VocabConfig
 from seqpipe.core.errors import InputError
 from seqpipe.data.ingest import count_tokens, merge_counts
@@ -77,23 +79,21 @@ def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> Voca
         raise InputError(f"{corpus}: not an ingested corpus (no manifest.json); run `seqpipe ingest` first")
     corpus_manifest = read_json(corpus / "manifest.json")
     settings = cfg.model_dump(exclude={"out"})
-    input_hash = sha256_json({"schema_version": SCHEMA_VERSION, "corpus": corpus_manifest["content_hash"],
-                              "config": settings})
+    input_hash = stage_input_hash(corpus=corpus_manifest["content_hash"], config=settings)
     final = Path(cfg.out or Path(runtime.state_dir) / "vocab").resolve() / f"vocab-{input_hash[:16]}"
-    if is_complete(final):
-        return _result(final, reused=True)
-    started = time.perf_counter()
-    shards = corpus_manifest["shards"]
-    if all((corpus / "counts" / Path(s["path"]).name).exists() for s in shards):  # counted at ingestion
-        counts = merge_counts([pq.read_table(corpus / "counts" / Path(s["path"]).name) for s in shards])
-    else:
-        counts = merge_counts(run_tasks(count_shard_tokens, [(str(corpus / s["path"]),) for s in shards], runtime))
-    words = rank(counts, cfg.min_count, cfg.max_size, cfg.specials)
-    chars = rank(char_counts(counts, corpus_manifest), cfg.char_min_count, None, cfg.specials)
-    total = int(pc.sum(counts.column("count")).as_py() or 0)
-    kept = int(pc.sum(words.column("count")).as_py() or 0)
-    words = _set_count(words, cfg.specials.index("<unk>") if "<unk>" in cfg.specials else None, total - kept)
-    with atomic_folder(final) as tmp:
+
+    def build(tmp: Path) -> dict:
+        started = time.perf_counter()
+        shards = corpus_manifest["shards"]
+        if all((corpus / "counts" / Path(s["path"]).name).exists() for s in shards):  # counted at ingestion
+            counts = merge_counts([pq.read_table(corpus / "counts" / Path(s["path"]).name) for s in shards])
+        else:
+            counts = merge_counts(run_tasks(count_shard_tokens, [(str(corpus / s["path"]),) for s in shards], runtime))
+        words = rank(counts, cfg.min_count, cfg.max_size, cfg.specials)
+        chars = rank(char_counts(counts, corpus_manifest), cfg.char_min_count, None, cfg.specials)
+        total = int(pc.sum(counts.column("count")).as_py() or 0)
+        kept = int(pc.sum(words.column("count")).as_py() or 0)
+        words = _set_count(words, cfg.specials.index("<unk>") if "<unk>" in cfg.specials else None, total - kept)
         pq.write_table(words, tmp / "vocab.parquet")
         pq.write_table(chars, tmp / "chars.parquet")
         vocab = Vocabulary(words.column("token").to_pylist(), words.column("count").to_numpy(), cfg.specials)
@@ -102,12 +102,26 @@ def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> Voca
         stats = {"tokens": total, "types": counts.num_rows, "size": len(vocab), "chars": chars.num_rows,
                  "coverage": kept / total if total else 0.0, "min_count": cfg.min_count,
                  "seconds": round(time.perf_counter() - started, 3)}
-        write_json(tmp / "manifest.json", {
-            "kind": "vocab", "schema_version": SCHEMA_VERSION, "input_hash": input_hash,
-            "content_hash": sha256_json([words.column("token").to_pylist(), words.column("count").to_pylist()]),
-            "corpus": {"uri": str(corpus.resolve()), "content_hash": corpus_manifest["content_hash"]},
-            "config": cfg.model_dump(mode="json"), "specials": cfg.specials, "stats": stats})
-    return _result(final, reused=False)
+        write_report(tmp, vocab)
+        return {"content_hash": sha256_json([words.column("token").to_pylist(), words.column("count").to_pylist()]),
+                "corpus": {"uri": str(corpus.resolve()), "content_hash": corpus_manifest["content_hash"]},
+                "config": cfg.model_dump(mode="json"), "specials": cfg.specials, "stats": stats,
+                "metrics": {"vocab_size": stats["size"], "char_vocab_size": stats["chars"], "tokens": stats["tokens"],
+                            "types": stats["types"], "coverage_at_min_count": stats["coverage"]},
+                "datasets": [{"uri": str(corpus.resolve()), "digest": corpus_manifest["content_hash"],
+                              "context": "vocab"}],
+                "artifacts": ["vocab_head.tsv", "zipf.png"]}
+
+    return run_stage(final, "vocab", input_hash, build, _result)
+
+
+def write_report(folder: Path, vocab: "Vocabulary", head_size: int = 200) -> None:
+    """vocab_head.tsv (the most frequent words) and zipf.png (rank/frequency on log-log axes)."""
+    words = len(vocab.specials)
+    head = zip(vocab.tokens[words:words + head_size], vocab.counts[words:words + head_size].tolist())
+    (folder / "vocab_head.tsv").write_text(
+        "rank\ttoken\tcount\n" + "".join(f"{i}\t{t}\t{c}\n" for i, (t, c) in enumerate(head, 1)), encoding="utf-8")
+    zipf_plot(vocab.counts[words:], folder / "zipf.png", "Zipf plot of the vocabulary")
 
 
 def count_shard_tokens(path: str) -> pa.Table:

@@ -1,6 +1,6 @@
 """The MLflow model registry: the promotion gate, lineage of a model version, run comparison.
 
-With tracking.py, the only module that talks to MLflow. The gate compares a newly
+The gate compares a newly
 registered version with the version under the `champion` alias on the same evaluation
 set (same content hash): it becomes `champion` only when it is better by the configured
 margin, else it is the `challenger`. Numbers measured on different sets are never
@@ -13,19 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from seqpipe.core.artifacts import sha256_file, sha256_json
+from seqpipe.core.stage import Gate
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-# registered model -> the metrics that judge it (the first one the stage produced) and which way is better
-GATES = {
-    "seqpipe-ner": (("test_f1", "dev_f1"), "max"),
-    "seqpipe-lm": (("dev_perplexity",), "min"),
-    "seqpipe-char-lm": (("dev_perplexity",), "min"),
-    "seqpipe-translator": (("bleu_beam",), "max"),
-    "seqpipe-asr": (("cer",), "min"),
-    "seqpipe-embeddings": (("analogy_acc",), "max"),
-}
-
-
 @dataclass
 class Decision:
     model: str
@@ -38,10 +28,9 @@ class Decision:
     reason: str
 
 
-def gate_metric(model: str, metrics: dict) -> tuple[str | None, float | None]:
-    """The metric that judges `model` and its value among a stage's metrics (None when absent)."""
-    names, _ = GATES.get(model, ((), "max"))
-    for name in names:
+def gate_metric(gate: Gate, metrics: dict) -> tuple[str | None, float | None]:
+    """The metric that judges a version and its value among a stage's metrics (None when absent)."""
+    for name in gate.metrics:
         if isinstance(metrics.get(name), (int, float)):
             return name, float(metrics[name])
     return None, None
@@ -54,30 +43,31 @@ def evaluation_set_hash(files: list[str | None], settings: dict | None = None) -
     return sha256_json({"files": digests, "settings": settings or {}})
 
 
-def decide(model: str, metric: str | None, value: float | None, eval_hash: str, champion: dict | None,
+def decide(gate: Gate, metric: str | None, value: float | None, eval_hash: str, champion: dict | None,
            margin: float) -> tuple[bool, str]:
     """Whether a version with this metric value should replace the champion, and why."""
     if champion is None:
         return True, "first version measured: no champion yet"
     if metric is None or value is None:
-        return False, f"no {'/'.join(GATES.get(model, ((),))[0]) or 'gate'} metric to compare"
+        return False, f"no {'/'.join(gate.metrics) or 'gate'} metric to compare"
     if champion.get("seqpipe.eval_hash") != eval_hash or champion.get("seqpipe.gate_metric") != metric:
         return False, ("the champion was measured on a different evaluation set; compare them on one set, "
                        "then `seqpipe promote` by hand")
     best = float(champion["seqpipe.gate_value"])
-    gain = value - best if GATES[model][1] == "max" else best - value
+    gain = value - best if gate.mode == "max" else best - value
     if gain > margin:
         return True, f"{metric} {value:.4g} beats the champion's {best:.4g} by {gain:.4g} (> margin {margin:g})"
     return False, f"{metric} {value:.4g} vs the champion's {best:.4g}: gain {gain:.4g} is not above margin {margin:g}"
 
 
-def promote_if_better(model: str, version: str, metrics: dict, eval_hash: str, margin: float) -> Decision:
-    """Run the gate for a just-registered version: set its alias and record the decision on it."""
+def promote_if_better(model: str, version: str, metrics: dict, eval_hash: str, margin: float, gate: Gate) -> Decision:
+    """Run the gate for a just-registered version: set its alias and record the decision on it.
+    `gate` (the task stage's GATE) names the metrics that judge it."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    metric, value = gate_metric(model, metrics)
+    metric, value = gate_metric(gate, metrics)
     tags = {"seqpipe.eval_hash": eval_hash}
     if metric is not None:
         tags.update({"seqpipe.gate_metric": metric, "seqpipe.gate_value": repr(value)})
@@ -88,7 +78,7 @@ def promote_if_better(model: str, version: str, metrics: dict, eval_hash: str, m
     except MlflowException:  # no champion alias yet
         current = None
     champion = dict(current.tags) if current is not None and str(current.version) != str(version) else None
-    promoted, reason = decide(model, metric, value, eval_hash, champion, margin)
+    promoted, reason = decide(gate, metric, value, eval_hash, champion, margin)
     if current is not None and champion is None:  # already the champion (e.g. promoted by hand)
         promoted, reason = True, "already the champion"
     client.set_registered_model_alias(model, CHAMPION if promoted else CHALLENGER, version)

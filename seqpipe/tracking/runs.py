@@ -1,4 +1,7 @@
-"""MLflow tracking: the only module that talks to MLflow.
+"""MLflow runs: the stage and pipeline runs, what a stage output logs, the registered pyfunc.
+
+The tracking package (runs, buffer, registry, lineage) is the only one that talks to MLflow,
+and it knows no task: a stage's manifest lists what to log and which predictor loads it.
 
 One parent run per pipeline run and one nested run per stage. Runs carry the git
 commit, the config hash and the content hashes of their inputs, so any artifact or
@@ -19,13 +22,11 @@ from typing import Iterator
 
 from pydantic import BaseModel
 
-from seqpipe.tracking import buffer as tracking_buffer
 from seqpipe.core.artifacts import process_alive, read_json
 from seqpipe.config import RuntimeConfig, config_hash
 from seqpipe.core.errors import SeqpipeError
-from seqpipe.core.plots import tsne_plot, zipf_plot
 from seqpipe.core.secrets import redact_params, redact_uri, without_userinfo
-from seqpipe.data.vocab import Vocabulary
+from seqpipe.tracking import buffer as tracking_buffer
 
 MAX_PARAM_CHARS = 6000
 MAX_INPUTS = 20  # sources listed as run inputs; the manifest artifact lists them all
@@ -130,139 +131,63 @@ def _process_tags() -> dict:
     return {"seqpipe.host": socket.gethostname(), "seqpipe.pid": str(os.getpid())}
 
 
-def log_corpus(folder: str, reused: bool) -> None:
-    """Counts, the manifest, and the input data's digests of an ingest stage's run."""
-    import mlflow
+def log_output(folder: str, reused: bool, register_as: str | None = None) -> str | None:
+    """What a stage's manifest lists: its metrics, tags tying the run to the folder, the input
+    datasets, the artifacts; then, with `register_as`, the folder as a registered pyfunc model
+    that loads the manifest's predictor. Returns the registered version (None when not registered).
 
-    manifest = read_json(Path(folder) / "manifest.json")
-    counts = manifest["counts"]
-    mlflow.log_metrics({k: float(v) for k, v in counts.items()})
-    read = counts["read"] - counts["blank"]
-    mlflow.log_metric("reject_rate", (counts["rejected"] - counts["blank"]) / read if read else 0.0)
-    incremental = manifest.get("incremental", {"read_sources": len(manifest["sources"]), "reused_sources": 0})
-    mlflow.log_metrics({"sources_read": incremental["read_sources"], "sources_reused": incremental["reused_sources"]})
-    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
-                     "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
-    for source in manifest["sources"][:MAX_INPUTS]:
-        log_dataset(redact_uri(source["uri"]), source["sha256"], context="ingest")
-    mlflow.log_dict(json.loads(redact_uri(json.dumps(manifest))), "manifest.json")
-
-
-def log_vocab(folder: str, reused: bool, head_size: int = 200) -> None:
-    """Vocabulary size and coverage, the top of the vocabulary, a Zipf plot."""
-    import mlflow
-
-    manifest = read_json(Path(folder) / "manifest.json")
-    vocab = Vocabulary.load(folder)
-    words = len(vocab.specials)
-    head = list(zip(vocab.tokens[words:words + head_size], vocab.counts[words:words + head_size].tolist()))
-    stats = manifest["stats"]
-    mlflow.log_metrics({"vocab_size": stats["size"], "char_vocab_size": stats["chars"],
-                        "tokens": stats["tokens"], "types": stats["types"],
-                        "coverage_at_min_count": stats["coverage"]})
-    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
-                     "seqpipe.input_hash": manifest["corpus"]["content_hash"], "seqpipe.reused": str(reused)})
-    log_dataset(manifest["corpus"]["uri"], manifest["corpus"]["content_hash"], context="vocab")
-    mlflow.log_dict(manifest, "manifest.json")
-    mlflow.log_text("rank\ttoken\tcount\n" + "".join(f"{i}\t{t}\t{c}\n" for i, (t, c) in enumerate(head, 1)),
-                    "vocab_head.tsv")
-    with tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
-        mlflow.log_artifact(str(zipf_plot(vocab.counts[words:], Path(tmp) / "zipf.png", "Zipf plot of the vocabulary")))
-
-
-def log_embeddings(folder: str, reused: bool, register_as: str | None = "seqpipe-embeddings") -> str | None:
-    """Final metrics, exports, a t-SNE plot; registers a pyfunc that maps words to vectors.
-
-    Returns the registered model version (None when not registered).
+    A metric the workers logged per epoch (in metrics.json's history) keeps its curve; its
+    final value, the best epoch's, is logged as best_<name>.
     """
     import mlflow
 
-    from seqpipe.data.vectors import Embeddings
-
+    folder = str(folder)
     manifest = read_json(Path(folder) / "manifest.json")
-    mlflow.log_metrics({k: float(v) for k, v in manifest["metrics"].items() if isinstance(v, (int, float))})
+    metrics_file = Path(folder) / "metrics.json"
+    per_epoch = {k for h in (read_json(metrics_file).get("history", []) if metrics_file.exists() else []) for k in h}
+    mlflow.log_metrics({(f"best_{k}" if k in per_epoch else k): float(v) for k, v in manifest.get("metrics", {}).items()
+                        if isinstance(v, (int, float))})
     mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
                      "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
-    log_dataset(manifest["corpus"], read_json(Path(manifest["corpus"]) / "manifest.json")["content_hash"], "pretrain")
-    for name in ("manifest.json", "metrics.json", "vectors.bin"):
-        mlflow.log_artifact(str(Path(folder) / name))
-    embeddings = Embeddings.load(folder)
-    with tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
-        mlflow.log_artifact(str(tsne_plot(embeddings.tokens, embeddings.vectors, Path(tmp) / "tsne.png")))
+    for dataset in manifest.get("datasets", [])[:MAX_INPUTS]:
+        log_dataset(redact_uri(dataset["uri"]), dataset["digest"], context=dataset["context"])
+    mlflow.log_dict(json.loads(redact_uri(json.dumps(manifest))), "manifest.json")
+    for name in manifest.get("artifacts", []):
+        path = Path(folder) / name
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), name)
+        elif path.exists():
+            mlflow.log_artifact(str(path))
     if not register_as:
         return None
-    info = mlflow.pyfunc.log_model(
-        name="embeddings", python_model=_word_vector_model(),
-        artifacts={"vectors": str(Path(folder) / "vectors.npy"), "tokens": str(Path(folder) / "tokens.txt")},
-        input_example=embeddings.tokens[:2], pip_requirements=["numpy", "pandas"],
-        registered_model_name=register_as)
-    return str(info.registered_model_version)
+    return _register(folder, manifest, register_as)
 
 
-def _word_vector_model():
-    """A pyfunc model: a list (or column) of words in, one vector per word out (zeros if unknown).
+def _register(folder: str, manifest: dict, register_as: str) -> str:
+    """Log the folder (or the files its predictor needs) as a pyfunc model and register it."""
+    import shutil
 
-    Defined inside a function so that MLflow pickles the class itself, and the model
-    loads without seqpipe installed.
-    """
-    import mlflow.pyfunc
-
-    class WordVectors(mlflow.pyfunc.PythonModel):
-        def load_context(self, context):
-            import numpy as np
-
-            self.vectors = np.load(context.artifacts["vectors"])
-            with open(context.artifacts["tokens"], encoding="utf-8") as f:
-                self.index = {line.rstrip("\n"): i for i, line in enumerate(f)}
-
-        def predict(self, context, model_input, params=None):
-            import numpy as np
-
-            words = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
-            out = np.zeros((len(words), self.vectors.shape[1]), dtype=np.float32)
-            for row, word in enumerate(words):
-                if word in self.index:
-                    out[row] = self.vectors[self.index[word]]
-            return out
-
-    return WordVectors()
-
-
-def log_trained_model(folder: str, reused: bool, kind: str, register_as: str | None, examples: list[str]) -> str | None:
-    """A downstream model's final metrics and files; registers it as a pyfunc (text in).
-
-    `kind` is "ner" (text -> entities as JSON), "lm" (text -> log P(text)) or
-    "translation" (text -> its translation, beam search) or "speech" (audio file path ->
-    transcript). The model
-    folder travels as an artifact and the seqpipe package as code, so `mlflow.pyfunc.
-    load_model` works wherever torch is installed. Returns the registered version.
-    """
     import mlflow
     from mlflow.models import infer_signature
 
-    manifest = read_json(Path(folder) / "manifest.json")
-    per_epoch = {k for h in read_json(Path(folder) / "metrics.json").get("history", []) for k in h}
-    # a metric the workers logged per epoch keeps its curve; its final value is the best epoch's
-    mlflow.log_metrics({(f"best_{k}" if k in per_epoch else k): float(v) for k, v in manifest["metrics"].items()})
-    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
-                     "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
-    for name in ("manifest.json", "metrics.json", "model.json", "tags.txt", "text.json", "beam_errors.tsv"):
-        if (Path(folder) / name).exists():
-            mlflow.log_artifact(str(Path(folder) / name))
-    if (Path(folder) / "plots").is_dir():
-        mlflow.log_artifacts(str(Path(folder) / "plots"), "plots")
-    if not register_as:
-        return None
-    model = _text_model(kind)
-    model.load_context(_Context({"model": folder}))
-    signature = infer_signature(examples, model.predict(None, examples))
     import seqpipe
 
-    info = mlflow.pyfunc.log_model(
-        name=kind, python_model=model, artifacts={"model": folder}, input_example=examples,
-        signature=signature, code_paths=[str(Path(seqpipe.__file__).parent)],
-        pip_requirements=["torch", "numpy", "pyarrow", "pandas", "seqeval", "pydantic"],
-        registered_model_name=register_as)
+    examples = manifest["examples"]
+    with tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
+        model_folder = folder
+        if manifest.get("model_files"):  # only what the predictor reads (not every export format)
+            model_folder = str(Path(tmp) / Path(folder).name)
+            Path(model_folder).mkdir()
+            for name in ["manifest.json", *manifest["model_files"]]:
+                shutil.copy2(Path(folder) / name, Path(model_folder) / name)
+        model = _folder_model()
+        model.load_context(_Context({"model": model_folder}))
+        signature = infer_signature(examples, model.predict(None, examples))
+        info = mlflow.pyfunc.log_model(
+            name=manifest["kind"], python_model=model, artifacts={"model": model_folder}, input_example=examples,
+            signature=signature, code_paths=[str(Path(seqpipe.__file__).parent)],
+            pip_requirements=["torch", "numpy", "pyarrow", "pandas", "seqeval", "pydantic"],
+            registered_model_name=register_as)
     return str(info.registered_model_version)
 
 
@@ -271,60 +196,33 @@ class _Context:
         self.artifacts = artifacts
 
 
-def _text_model(kind: str):
-    """A pyfunc over a model folder: NER gives entities (JSON), the LM log P(text) in nats,
-    the translator translations."""
+def _folder_model():
+    """A pyfunc over a stage's output folder: the predictor its manifest names, with its
+    `predict` (NER: entities as JSON; LM: log P(text); translation: translations; speech:
+    transcripts of audio paths; embeddings: one vector per word). The seqpipe package
+    travels as code, so `mlflow.pyfunc.load_model` works wherever torch is installed."""
     import mlflow.pyfunc
 
-    class TextModel(mlflow.pyfunc.PythonModel):
+    class FolderModel(mlflow.pyfunc.PythonModel):
         def load_context(self, context):
-            if kind == "ner":
-                from seqpipe.tasks.ner.predictor import NerTagger
+            from seqpipe.core.predictor import load_predictor
 
-                self.model = NerTagger(context.artifacts["model"])
-            elif kind == "translation":
-                from seqpipe.tasks.translation.predictor import Translator
-
-                self.model = Translator(context.artifacts["model"])
-            elif kind == "speech":
-                from seqpipe.tasks.speech.predictor import Transcriber
-
-                self.model = Transcriber(context.artifacts["model"])
-            else:
-                from seqpipe.tasks.lm.predictor import LanguageModelFolder
-
-                self.model = LanguageModelFolder(context.artifacts["model"])
+            self.model = load_predictor(context.artifacts["model"])
 
         def predict(self, context, model_input, params=None):
-            import json
+            inputs = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
+            return self.model.predict(inputs)
 
-            texts = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
-            if kind == "ner":
-                return [json.dumps(self.model.entities(t)) for t in texts]
-            if kind == "translation":
-                return self.model.translate(texts)
-            if kind == "speech":  # audio file paths in, greedy transcripts out
-                return [self.model.transcribe(path) for path in texts]
-            return [self.model.score(t)["log_prob"] for t in texts]
-
-    return TextModel()
+    return FolderModel()
 
 
-def load_text_model(runtime: RuntimeConfig, uri: str):
-    """The NerTagger, LanguageModelFolder, Translator or Transcriber behind models:/NAME@ALIAS, models:/NAME/VERSION or runs:/..."""
+def load_registered(runtime: RuntimeConfig, uri: str):
+    """The predictor behind models:/NAME@ALIAS, models:/NAME/VERSION or runs:/... (a NerTagger,
+    LanguageModel, Translator, Transcriber or WordVectors)."""
     import mlflow
 
     configure(runtime)
     return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
-
-
-def load_word_vectors(runtime: RuntimeConfig, uri: str):
-    """(tokens, vectors) of a registered seqpipe-embeddings version (models:/NAME@ALIAS, runs:/...)."""
-    import mlflow
-
-    configure(runtime)
-    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    return sorted(model.index, key=model.index.get), model.vectors
 
 
 def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int) -> None:

@@ -1,37 +1,45 @@
-"""The training loop of every downstream task, run by Ray Train workers.
+"""The one training loop, run by Ray Train workers, for every task.
 
-A task module provides `build_task(task_config, device) -> Task`: the model, its
-examples and how to batch and evaluate them. This loop does the rest the same way for
-every task: DDP through `ray.train.torch.prepare_model` (gloo on CPU, NCCL on GPUs),
-each worker on its own share of every epoch, AdamW or SGD, gradient clipping by global
-norm (the norm before clipping is logged), a stop with a clear error when the loss or
-the gradients stop being finite, early stopping on the validation metric, best and
-last checkpoints through `ray.train.report`, and MLflow metrics from rank 0 only.
+A task module provides `build_task(task_config, device)`, named by a dotted path
+"module:build_task", returning one of two kinds of task:
 
-Checkpoints hold `model.pt` / `optimizer.pt` (state dicts, loaded with
-weights_only=True), `progress.json` and `rng.json` (every worker's generator states,
-`seqpipe.training.rng`); a worker failure or a rerun resumes from the last one and
-repeats what the uninterrupted run would have done. An epoch cut short by the time
-budget is marked `partial_epoch` and does not count towards early stopping's patience.
+- a `Task` (the downstream models): the model, its examples and how to batch and
+  evaluate them. The loop does the rest the same way for every such task: DDP through
+  `ray.train.torch.prepare_model` (gloo on CPU, NCCL on GPUs), each worker on its own
+  share of every epoch, AdamW or SGD, gradient clipping by global norm (the norm before
+  clipping is logged), a stop with a clear error when the loss or the gradients stop
+  being finite, early stopping on the validation metric, and the best and last
+  checkpoints. An epoch cut short by the time budget is marked `partial_epoch` and does
+  not count towards early stopping's patience.
+- an `EpochTask` (word2vec, GloVe): it brings its own epoch step, which takes its own
+  share of the data and merges across the workers itself, and its own state (numpy
+  arrays and JSON progress); Ray keeps the latest checkpoints.
+
+For both kinds the loop sets every worker up (torch threads, flushed denormals, device,
+seeds), resumes from the last checkpoint, runs the epochs left, logs each epoch's metrics
+to MLflow from rank 0 only, reports every epoch with a checkpoint written by rank 0
+through `ray.train.report` (`seqpipe.training.checkpoint`: nothing is unpickled on
+resume), and stops once `max_minutes` is spent. A supervised checkpoint also holds every
+worker's generator states (`seqpipe.training.rng`), so a worker failure or a rerun with
+the same run name resumes from the last checkpoint and repeats what the uninterrupted run
+would have done.
 """
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from seqpipe.core.errors import SeqpipeError
-from seqpipe.core.paths import load_weights
+from seqpipe.training import checkpoint as checkpoints
 from seqpipe.training import rng
 
 
@@ -54,6 +62,30 @@ class Task:
     rngs: list = field(default_factory=list)  # the task's own random.Random generators (word dropout)
 
 
+class EpochTask(Protocol):
+    """A task that brings its own epoch step and checkpoint state (word2vec, GloVe).
+
+    The loop calls start once, load_state when it resumes, then run_epoch for every epoch
+    left, on every worker together; after each epoch rank 0's state() and progress() go
+    into the checkpoint (one .npy file per array, progress.json).
+    """
+
+    def start(self, rank: int, world: int) -> None:
+        """Take this worker's share of the data (world workers in all)."""
+
+    def run_epoch(self, epoch: int) -> dict:
+        """Train epoch `epoch` (0-based); the epoch's metrics (rank 0's with the evaluation)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays a checkpoint saves, by name."""
+
+    def progress(self) -> dict:
+        """The task's own JSON-able progress fields (the loop adds epoch and history)."""
+
+    def load_state(self, arrays: dict[str, np.ndarray], progress: dict) -> None:
+        """Put back what state() and progress() gave (progress also holds epoch and history)."""
+
+
 @dataclass
 class Progress:
     epoch: int = 0
@@ -69,34 +101,103 @@ def worker_loop(config: dict) -> None:
     import ray.train
     import ray.train.torch
 
-    from seqpipe.config import RuntimeConfig, TrainConfig
+    from seqpipe.config import RuntimeConfig
 
-    cfg, runtime = TrainConfig.model_validate(config["train"]), RuntimeConfig.model_validate(config["runtime"])
+    cfg = _resolve(config["settings"]).model_validate(config["train"])  # TrainConfig, or an EpochTask's own
+    runtime = RuntimeConfig.model_validate(config["runtime"])
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.set_num_threads(config["threads"])
-    torch.set_flush_denormal(True)
+    torch.set_flush_denormal(True)  # tiny updates to near-zero rows would otherwise run 10x slower
     seed_everything(cfg.seed)  # the same on every worker while the model is built: DDP starts from rank 0's
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
-    module_name, _, function = config["task"].partition(":")
-    task = getattr(importlib.import_module(module_name), function)(config["task_config"], device)
-    rng.seed_worker(cfg.seed, rank, task.rngs)
-    model = task.model.to(device)
-    if world > 1:
-        model = ray.train.torch.prepare_model(
-            model, parallel_strategy_kwargs={"find_unused_parameters": task.unused_parameters})
-    optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
-    progress = _restore(ray.train.get_checkpoint(), unwrap(model), optimizer, task, rank)
+    task = _resolve(config["task"])(config["task_config"], device)
+    run = _Supervised(task, cfg, rank, world, device) if isinstance(task, Task) else _OwnEpochs(task, rank, world)
+    progress = run.restore(ray.train.get_checkpoint())
     started = time.perf_counter()
     while progress.epoch < cfg.epochs and not progress.stopped:
-        stats = train_epoch(model, optimizer, task, cfg, progress.epoch, rank, world, device, started)
-        metrics = {**stats, **validate(unwrap(model), task, rank, world)} if not stats.get("diverged") else stats
-        progress = _advance(progress, metrics, task, cfg)
+        metrics = run.epoch(progress, started)
         if out_of_time(started, cfg.max_minutes, world, device) and not progress.stopped:
             progress.stopped = "time budget spent"
         if rank == 0:
             log_epoch(runtime, config.get("mlflow_run_id"), metrics, progress.epoch)
-        _report(model, optimizer, progress, metrics, task, rank, world)
+        run.report(progress, metrics)
+
+
+class _Supervised:
+    """A Task's epochs: DDP, clipping, validation, early stopping; model, optimiser and
+    every worker's generators in the checkpoint."""
+
+    def __init__(self, task: Task, cfg, rank: int, world: int, device):
+        import ray.train.torch
+
+        self.task, self.cfg, self.rank, self.world, self.device = task, cfg, rank, world, device
+        rng.seed_worker(cfg.seed, rank, task.rngs)
+        self.model = task.model.to(device)
+        if world > 1:
+            self.model = ray.train.torch.prepare_model(
+                self.model, parallel_strategy_kwargs={"find_unused_parameters": task.unused_parameters})
+        self.optimizer = make_optimizer(cfg, [p for p in self.model.parameters() if p.requires_grad])
+
+    def restore(self, checkpoint) -> Progress:
+        """Model, optimiser, progress and this worker's generators from the last checkpoint."""
+        if checkpoint is None:
+            return Progress()
+        saved, states = checkpoints.load_model(checkpoint, unwrap(self.model), self.optimizer)
+        if self.rank < len(states):  # with more workers than the run that saved it, the new ones start fresh
+            rng.restore(states[self.rank], self.task.rngs)
+        return Progress(**saved)
+
+    def epoch(self, progress: Progress, started: float) -> dict:
+        stats = train_epoch(self.model, self.optimizer, self.task, self.cfg, progress.epoch, self.rank, self.world,
+                            self.device, started)
+        metrics = (stats if stats.get("diverged") else
+                   {**stats, **validate(unwrap(self.model), self.task, self.rank, self.world)})
+        _advance(progress, metrics, self.task, self.cfg)
+        return metrics
+
+    def report(self, progress: Progress, metrics: dict) -> None:
+        """Report the epoch with a checkpoint written by rank 0 (Ray keeps the best and the latest)."""
+        states = [rng.capture(self.task.rngs)]
+        if self.world > 1:
+            import torch.distributed as dist
+
+            states = [None] * self.world
+            dist.all_gather_object(states, rng.capture(self.task.rngs))
+        score = metrics.get(f"dev_{self.task.metric}", progress.best)
+        worst = -math.inf if self.task.mode == "max" else math.inf
+        score = score if score is not None and math.isfinite(score) else worst
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        model, optimizer = unwrap(self.model), self.optimizer
+        write = (lambda folder: checkpoints.save_model(folder, model, optimizer, progress.__dict__, states))
+        checkpoints.report({**numeric, "score": score, "epoch": progress.epoch}, write if self.rank == 0 else None)
+
+
+class _OwnEpochs:
+    """An EpochTask's epochs: its own step and state; the loop keeps epoch and history."""
+
+    def __init__(self, task: EpochTask, rank: int, world: int):
+        self.task, self.rank = task, rank
+        task.start(rank, world)
+
+    def restore(self, checkpoint) -> Progress:
+        if checkpoint is None:
+            return Progress()
+        arrays, saved = checkpoints.load_arrays(checkpoint)
+        self.task.load_state(arrays, saved)
+        return Progress(epoch=saved["epoch"], history=saved["history"])
+
+    def epoch(self, progress: Progress, started: float) -> dict:
+        metrics = self.task.run_epoch(progress.epoch)
+        progress.epoch += 1
+        progress.history.append(metrics)
+        return metrics
+
+    def report(self, progress: Progress, metrics: dict) -> None:
+        """Report the epoch with rank 0's arrays and progress (a time-budget stop is not saved)."""
+        task, saved = self.task, {"epoch": progress.epoch, **self.task.progress(), "history": progress.history}
+        write = (lambda folder: checkpoints.save_arrays(folder, task.state(), saved))
+        checkpoints.report({**metrics, "epoch": progress.epoch}, write if self.rank == 0 else None)
 
 
 def log_epoch(runtime, run_id: str | None, metrics: dict, epoch: int) -> None:
@@ -232,61 +333,26 @@ def _advance(progress: Progress, metrics: dict, task: Task, cfg) -> Progress:
     return progress
 
 
-def _report(model, optimizer, progress: Progress, metrics: dict, task: Task, rank: int, world: int) -> None:
-    """Report the epoch with a checkpoint written by rank 0 (Ray keeps the best and the latest)."""
-    import ray.train
-
-    score = metrics.get(f"dev_{task.metric}", progress.best)
-    numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    states = [rng.capture(task.rngs)]
-    if world > 1:
-        import torch.distributed as dist
-
-        states = [None] * world
-        dist.all_gather_object(states, rng.capture(task.rngs))
-    with tempfile.TemporaryDirectory() as folder:
-        checkpoint = None
-        if rank == 0:
-            torch.save(unwrap(model).state_dict(), Path(folder) / "model.pt")
-            torch.save(optimizer.state_dict(), Path(folder) / "optimizer.pt")
-            (Path(folder) / "progress.json").write_text(json.dumps(progress.__dict__))
-            (Path(folder) / "rng.json").write_text(json.dumps({"workers": states}))
-            checkpoint = ray.train.Checkpoint.from_directory(folder)
-        worst = -math.inf if task.mode == "max" else math.inf
-        score = score if score is not None and math.isfinite(score) else worst
-        ray.train.report({**numeric, "score": score, "epoch": progress.epoch}, checkpoint=checkpoint)
-
-
-def _restore(checkpoint, model: nn.Module, optimizer, task: Task, rank: int) -> Progress:
-    """Model, optimiser, progress and this worker's generators from the last checkpoint."""
-    if checkpoint is None:
-        return Progress()
-    with checkpoint.as_directory() as folder:
-        model.load_state_dict(load_weights(Path(folder) / "model.pt"))
-        optimizer.load_state_dict(load_weights(Path(folder) / "optimizer.pt"))
-        saved = Path(folder) / "rng.json"  # absent in checkpoints written by older seqpipe
-        states = json.loads(saved.read_text())["workers"] if saved.exists() else []
-        if rank < len(states):  # with more workers than the run that saved it, the new ones start fresh
-            rng.restore(states[rank], task.rngs)
-        return Progress(**json.loads((Path(folder) / "progress.json").read_text()))
-
-
 @dataclass
 class FitResult:
-    best_state: dict  # the best epoch's model state dict
-    progress: dict  # epoch, best, best_epoch, history, stopped
+    best_state: dict  # the best epoch's model state dict; mode "last": the last epoch's arrays
+    progress: dict  # epoch and history; a Task's also best, best_epoch, bad_epochs, stopped
 
 
 def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "max",
-        mlflow_run_id: str | None = None) -> FitResult:
+        mlflow_run_id: str | None = None, arrays: Sequence[str] | None = None) -> FitResult:
     """Train `task` ("module:build_task") on cfg.num_workers Ray Train workers.
 
-    mode: whether the task's validation metric is better higher ("max") or lower ("min").
+    cfg: the training settings (TrainConfig for a Task; an EpochTask's own, EmbeddingsConfig),
+    with seed, epochs, use_gpu, max_minutes, num_workers and threads_per_worker; the workers
+    validate it again as its own class.
+    mode: "max" / "min": a Task's validation metric is better higher / lower; the result holds
+    the best epoch's model. "last" (an EpochTask): Ray keeps the two latest checkpoints and the
+    result holds the last one's arrays, those named in `arrays` or all.
 
     A rerun with the same run_name resumes from the last checkpoint. Raises
     TrainingDiverged when the loss or the gradients stopped being finite.
     """
-    import ray.train
     from ray.train.torch import TorchTrainer
 
     from seqpipe.core.fanout import ensure_ray
@@ -295,24 +361,35 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     ensure_ray(runtime)
     scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker)
     runtime = runtime.model_copy(update={"state_dir": str(Path(runtime.state_dir).resolve())})  # workers' cwd differs
-    config = {"task": task, "task_config": task_config, "train": cfg.model_dump(mode="json"),
-              "runtime": runtime.model_dump(mode="json"), "mlflow_run_id": mlflow_run_id, "threads": threads}
-    trainer = TorchTrainer(
-        worker_loop, train_loop_config=config, scaling_config=scaling,
-        run_config=ray.train.RunConfig(
-            name=run_name, storage_path=str((Path(runtime.state_dir) / "ray_results").resolve()),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="score",
-                                                         checkpoint_score_order=mode),
-            failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures)),
-    )
+    config = {"task": task, "task_config": task_config, "settings": f"{type(cfg).__module__}:{type(cfg).__qualname__}",
+              "train": cfg.model_dump(mode="json"), "runtime": runtime.model_dump(mode="json"),
+              "mlflow_run_id": mlflow_run_id, "threads": threads}
+    trainer = TorchTrainer(worker_loop, train_loop_config=config, scaling_config=scaling,
+                           run_config=_run_config(cfg, runtime, run_name, mode))
     result = trainer.fit()
-    with result.checkpoint.as_directory() as folder:
-        progress = json.loads((Path(folder) / "progress.json").read_text())
+    if mode == "last":
+        return FitResult(*checkpoints.load_arrays(result.checkpoint, arrays))
+    progress = checkpoints.load_progress(result.checkpoint)
     if progress["stopped"].startswith("diverged"):
         raise TrainingDiverged(f"training stopped, {progress['stopped']} (epoch {progress['epoch']}); "
                                "lower train.lr, set train.clip_norm, or check the data")
     sign = 1 if mode == "max" else -1
     best, _ = max(result.best_checkpoints, key=lambda pair: sign * pair[1]["score"])
-    with best.as_directory() as folder:
-        state = load_weights(Path(folder) / "model.pt")
-    return FitResult(best_state=state, progress=progress)
+    return FitResult(best_state=checkpoints.load_model_state(best), progress=progress)
+
+
+def _run_config(cfg, runtime, run_name: str, mode: str):
+    """The run's folder (named: a rerun resumes), the checkpoints Ray keeps, the failures it recovers from."""
+    import ray.train
+
+    keep = (ray.train.CheckpointConfig(num_to_keep=2) if mode == "last" else
+            ray.train.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="score", checkpoint_score_order=mode))
+    return ray.train.RunConfig(
+        name=run_name, storage_path=str((Path(runtime.state_dir) / "ray_results").resolve()), checkpoint_config=keep,
+        failure_config=ray.train.FailureConfig(max_failures=getattr(cfg, "max_failures", 2)))  # EmbeddingsConfig: 2
+
+
+def _resolve(path: str):
+    """What a "module:name" path names: a task's build_task, the training settings' class."""
+    module_name, _, name = path.partition(":")
+    return getattr(importlib.import_module(module_name), name)

@@ -30,7 +30,7 @@ def merge_increments(tensors: list[torch.Tensor], before: list[torch.Tensor],
     `reduce` sums a tensor over the workers (all_reduce). Every worker's steps count, as the
     updates of glove.c's threads on shared memory do; an AdaGrad accumulator that started at 1
     becomes 1 + sum_k (G_k - 1). Averaging instead would divide every worker's steps by the
-    number of workers (GloVe's rule; figures in `training.glove`).
+    number of workers (GloVe's rule; figures in `seqpipe.tasks.embeddings.glove_task`).
     """
     for tensor, start in zip(tensors, before):
         tensor -= start
@@ -45,7 +45,7 @@ def merge_moves(tensors: list[torch.Tensor], before: list[torch.Tensor],
     A row only one worker moved keeps that worker's whole move (as one process would have
     made it); a row every worker moved gets their average. Never farther than the farthest
     worker moved it, so it cannot run away as a plain sum of stale moves can (word2vec with
-    4 workers summing diverged in its first epoch; figures in `training.word2vec`).
+    4 workers summing diverged in its first epoch; figures in `seqpipe.tasks.embeddings.task`).
     """
     for tensor, start in zip(tensors, before):
         tensor -= start

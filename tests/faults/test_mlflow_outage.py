@@ -23,13 +23,14 @@ RUN_NER = """
 import json, sys
 from seqpipe.tracking import runs as tracking
 from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
-from seqpipe.tasks.ner.stage import run_ner
+from seqpipe.core.stage import StageInputs
+from seqpipe.tasks.ner import stage
 runtime = RuntimeConfig(state_dir=sys.argv[3], ray_address=sys.argv[4], tracking_uri=sys.argv[5])
 cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
                 train=TrainConfig(epochs=%d, patience=None, batch_size=8, num_workers=1))
 with tracking.stage_run(runtime, "ner", cfg) as run_id:
     print(run_id, flush=True)
-    run_ner(cfg, runtime, mlflow_run_id=run_id)
+    stage.run(cfg, StageInputs(), runtime, mlflow_run_id=run_id)
 """ % EPOCHS
 
 

@@ -20,10 +20,11 @@ EPOCHS = 4
 RUN_NER = """
 import json, sys
 from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
-from seqpipe.tasks.ner.stage import run_ner
+from seqpipe.core.stage import StageInputs
+from seqpipe.tasks.ner import stage
 cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
                 train=TrainConfig(epochs=%d, patience=None, batch_size=8, lr=0.01, num_workers=2, max_failures=2))
-print(run_ner(cfg, RuntimeConfig(state_dir=sys.argv[3], ray_address=sys.argv[4])).uri)
+print(stage.run(cfg, StageInputs(), RuntimeConfig(state_dir=sys.argv[3], ray_address=sys.argv[4])).uri)
 """ % EPOCHS
 
 

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seqpipe.config import EncoderConfig, LmConfig, RuntimeConfig, TrainConfig
+from seqpipe.core.stage import StageInputs
 from seqpipe.tasks.ner.demo import build_ner_demo
 from tests.conftest import kill_after_first_checkpoint
 
@@ -25,10 +26,11 @@ def ner_files(tmp_path_factory):
 RUN_NER = """
 import json, sys
 from seqpipe.config import EncoderConfig, NerConfig, RuntimeConfig, TrainConfig
-from seqpipe.tasks.ner.stage import run_ner
+from seqpipe.core.stage import StageInputs
+from seqpipe.tasks.ner import stage
 cfg = NerConfig(**json.loads(sys.argv[1]), out=sys.argv[2], encoder=EncoderConfig(hidden=32),
                 train=TrainConfig(epochs=6, patience=None, batch_size=8, lr=0.01))
-print(run_ner(cfg, RuntimeConfig(state_dir=sys.argv[3], num_cpus=2)).uri)
+print(stage.run(cfg, StageInputs(), RuntimeConfig(state_dir=sys.argv[3], num_cpus=2)).uri)
 """
 
 
@@ -56,20 +58,20 @@ def test_a_killed_ner_run_resumes_from_its_last_checkpoint_and_tags_text(ner_fil
 
 def test_lm_trains_on_two_workers_and_samples(corpus_and_vocab, ray_session, tmp_path):
     from seqpipe.tasks.lm.predictor import LanguageModelFolder
-    from seqpipe.tasks.lm.stage import run_lm
+    from seqpipe.tasks.lm import stage as lm_stage
 
     corpus, vocab, _ = corpus_and_vocab
     cfg = LmConfig(out=str(tmp_path / "lm"), dev_sentences=100, max_len=16,
                    encoder=EncoderConfig(hidden=32, layers=1, bidirectional=False),
                    train=TrainConfig(epochs=2, batch_size=32, lr=5e-3, num_workers=2))
-    result = run_lm(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    result = lm_stage.run(cfg, StageInputs(corpus=corpus, vocab=vocab), RuntimeConfig(state_dir=str(tmp_path / "state")))
     m = result.metrics
     assert m["dev_perplexity"] < m["unigram_perplexity"], m
     assert m["epochs"] == 2 and len(json.loads((Path(result.uri) / "metrics.json").read_text())["samples"]) == 5
     lm = LanguageModelFolder(result.uri)
     assert all(isinstance(s, str) for s in lm.sample(3, temperature=0.7, seed=1))
     assert np.isfinite(lm.score("the quick brown fox")["log_prob"])
-    assert run_lm(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state"))).reused
+    assert lm_stage.run(cfg, StageInputs(corpus=corpus, vocab=vocab), RuntimeConfig(state_dir=str(tmp_path / "state"))).reused
 
 
 def test_a_diverging_run_stops_with_a_clear_error(ray_session, tmp_path):
@@ -86,13 +88,13 @@ def test_translation_trains_then_translates_and_analyses_from_the_command_line(r
     from seqpipe.cli import app
     from seqpipe.config import ParallelFiles, TranslationConfig
     from seqpipe.tasks.translation.demo import build_date_demo
-    from seqpipe.tasks.translation.stage import run_translation
+    from seqpipe.tasks.translation import stage as translation_stage
 
     dates = build_date_demo(tmp_path / "dates", pairs=300)
     cfg = TranslationConfig(train_data=ParallelFiles(table=str(dates / "train.tsv")), level="char",
                             encoder=EncoderConfig(cell="gru", hidden=16), sweep=False, analysis_sentences=20,
                             attention_plots=2, out=str(tmp_path / "tr"), train=TrainConfig(epochs=1, num_workers=1))
-    result = run_translation(cfg, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    result = translation_stage.run(cfg, StageInputs(), RuntimeConfig(state_dir=str(tmp_path / "state")))
     folder = Path(result.uri)
     assert len(list((folder / "plots").glob("attention-*.png"))) == 2
     m = result.metrics
@@ -118,20 +120,20 @@ def test_misaligned_parallel_files_stop_the_stage_with_a_clear_error(tmp_path):
 
 def test_speech_trains_on_ray_and_decodes_with_a_character_lm(corpus_and_vocab, ray_session, tmp_path):
     from seqpipe.cli import app
-    from seqpipe.config import SpeechConfig
-    from seqpipe.tasks.lm.stage import run_lm
-    from seqpipe.tasks.speech.stage import run_speech, with_demo_data
+    from seqpipe.config import DemoConfig, SpeechConfig
+    from seqpipe.tasks.lm import stage as lm_stage
+    from seqpipe.tasks.speech import stage as speech_stage
 
     corpus, vocab, _ = corpus_and_vocab
     runtime = RuntimeConfig(state_dir=str(tmp_path / "state"))
-    char_lm = run_lm(LmConfig(level="char", out=str(tmp_path / "lm"), dev_sentences=50, max_sentences=500,
+    char_lm = lm_stage.run(LmConfig(level="char", out=str(tmp_path / "lm"), dev_sentences=50, max_sentences=500,
                               encoder=EncoderConfig(hidden=32, layers=1, bidirectional=False),
-                              train=TrainConfig(epochs=1, num_workers=1)), corpus, vocab, runtime)
-    cfg = with_demo_data(SpeechConfig(out=str(tmp_path / "asr"), n_mels=40, beam=4, beam_utterances=5,
+                              train=TrainConfig(epochs=1, num_workers=1)), StageInputs(corpus=corpus, vocab=vocab), runtime)
+    cfg = speech_stage.with_demo_data(SpeechConfig(out=str(tmp_path / "asr"), n_mels=40, beam=4, beam_utterances=5,
                                       encoder=EncoderConfig(cell="gru", hidden=32, layers=1),
                                       train=TrainConfig(epochs=1, num_workers=2, batch_size=8)),
-                         str(tmp_path / "demo"), 40)
-    result = run_speech(cfg, runtime, fusion_lm=char_lm.uri)
+                         str(tmp_path / "demo"), DemoConfig(speech_utterances=40))
+    result = speech_stage.run(cfg, StageInputs(lm=char_lm.uri), runtime)
     m = result.metrics
     for name in ("greedy", "beam", "beam_lm"):
         assert 0 <= m[f"cer_{name}"] and m[f"rtf_{name}"] > 0

@@ -9,7 +9,8 @@ import pytest
 
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
 from seqpipe.data.vectors import Embeddings
-from seqpipe.tasks.embeddings.stage import run_pretrain
+from seqpipe.core.stage import StageInputs
+from seqpipe.tasks.embeddings import stage
 from tests.conftest import kill_after_first_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow
 def test_each_algorithm_trains_on_ray_train_and_exports(corpus_and_vocab, ray_session, settings, tmp_path):
     corpus, vocab, _ = corpus_and_vocab
     cfg = EmbeddingsConfig(dim=16, epochs=2, chunk_tokens=5000, out=str(tmp_path / "emb"), **settings)
-    result = run_pretrain(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    result = stage.run(cfg, StageInputs(corpus=corpus, vocab=vocab), RuntimeConfig(state_dir=str(tmp_path / "state")))
     embeddings = Embeddings.load(result.uri)
     assert embeddings.vectors.shape == (len(embeddings.tokens), 16)
     assert np.isfinite(embeddings.vectors).all() and embeddings.vectors.std() > 0
@@ -32,16 +33,17 @@ def test_each_algorithm_trains_on_ray_train_and_exports(corpus_and_vocab, ray_se
 
     tokens, vectors = load_word2vec(Path(result.uri) / "vectors.bin", binary=True)
     assert tokens == embeddings.tokens and np.allclose(vectors, embeddings.vectors)
-    again = run_pretrain(cfg, corpus, vocab, RuntimeConfig(state_dir=str(tmp_path / "state")))
+    again = stage.run(cfg, StageInputs(corpus=corpus, vocab=vocab), RuntimeConfig(state_dir=str(tmp_path / "state")))
     assert again.reused and again.uri == result.uri
 
 
 RUN = """
 import sys
 from seqpipe.config import EmbeddingsConfig, RuntimeConfig
-from seqpipe.tasks.embeddings.stage import run_pretrain
+from seqpipe.core.stage import StageInputs
+from seqpipe.tasks.embeddings import stage
 cfg = EmbeddingsConfig(dim=16, epochs=8, chunk_tokens=5000, out=sys.argv[3])
-run_pretrain(cfg, sys.argv[1], sys.argv[2], RuntimeConfig(state_dir=sys.argv[4], num_cpus=2))
+stage.run(cfg, StageInputs(corpus=sys.argv[1], vocab=sys.argv[2]), RuntimeConfig(state_dir=sys.argv[4], num_cpus=2))
 """
 
 

@@ -18,16 +18,18 @@ def rewrite_same_size(path: Path) -> None:
 
 
 def test_an_edited_recording_of_the_same_size_retrains(ray_session, tmp_path):
-    from seqpipe.tasks.speech.stage import run_speech, with_demo_data
+    from seqpipe.config import DemoConfig
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.speech import stage
 
     runtime = RuntimeConfig(state_dir=str(tmp_path / "state"))
-    cfg = with_demo_data(SpeechConfig(out=str(tmp_path / "asr"), n_mels=16, beam=2, beam_utterances=2,
-                                      encoder=EncoderConfig(cell="gru", hidden=8, layers=1),
-                                      train=TrainConfig(epochs=1, num_workers=1, batch_size=8)),
-                         str(tmp_path / "demo"), 20)
-    first = run_speech(cfg, runtime)
-    assert not first.reused and run_speech(cfg, runtime).reused
+    cfg = stage.with_demo_data(SpeechConfig(out=str(tmp_path / "asr"), n_mels=16, beam=2, beam_utterances=2,
+                                            encoder=EncoderConfig(cell="gru", hidden=8, layers=1),
+                                            train=TrainConfig(epochs=1, num_workers=1, batch_size=8)),
+                               str(tmp_path / "demo"), DemoConfig(speech_utterances=20))
+    first = stage.run(cfg, StageInputs(), runtime)
+    assert not first.reused and stage.run(cfg, StageInputs(), runtime).reused
     train_wav = next(Path(cfg.train_manifest).parent.rglob("*.wav"))
     rewrite_same_size(train_wav)
-    edited = run_speech(cfg, runtime)
+    edited = stage.run(cfg, StageInputs(), runtime)
     assert not edited.reused and edited.uri != first.uri, "the stale model was reused"

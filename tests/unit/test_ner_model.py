@@ -4,7 +4,7 @@ import torch
 
 from seqpipe.config import EncoderConfig, NerConfig
 from seqpipe.tasks.ner.conll import ConllData, Sentence
-from seqpipe.tasks.ner.stage import prepare
+from seqpipe.tasks.ner.data import prepare
 from seqpipe.tasks.ner.predictor import NerTagger
 from seqpipe.tasks.ner.task import Encoder, build_task, entity_scores, predict
 from seqpipe.training.loop import make_optimizer

@@ -3,6 +3,9 @@ import json
 
 import pytest
 
+from seqpipe.tasks.lm.stage import GATE as LM_GATE
+from seqpipe.tasks.ner.stage import GATE as NER_GATE
+from seqpipe.tasks.speech.stage import GATE as ASR_GATE
 from seqpipe.tracking import registry
 from seqpipe.tracking.lineage import compare_runs, lineage
 
@@ -39,38 +42,38 @@ def aliases(name: str) -> dict:
 
 def test_the_first_version_becomes_champion(mlflow_db):
     v1 = register(mlflow_db, "seqpipe-ner")
-    decision = registry.promote_if_better("seqpipe-ner", v1, {"test_f1": 0.80}, "set-a", margin=0.0)
+    decision = registry.promote_if_better("seqpipe-ner", v1, {"test_f1": 0.80}, "set-a", margin=0.0, gate=NER_GATE)
     assert decision.promoted and decision.metric == "test_f1" and aliases("seqpipe-ner") == {"champion": v1}
 
 
 def test_a_better_version_is_promoted_and_a_worse_one_is_refused(mlflow_db):
     v1 = register(mlflow_db, "seqpipe-ner")
-    registry.promote_if_better("seqpipe-ner", v1, {"test_f1": 0.80}, "set-a", margin=0.01)
+    registry.promote_if_better("seqpipe-ner", v1, {"test_f1": 0.80}, "set-a", margin=0.01, gate=NER_GATE)
     v2 = register(mlflow_db, "seqpipe-ner")
-    better = registry.promote_if_better("seqpipe-ner", v2, {"test_f1": 0.85}, "set-a", margin=0.01)
+    better = registry.promote_if_better("seqpipe-ner", v2, {"test_f1": 0.85}, "set-a", margin=0.01, gate=NER_GATE)
     assert better.promoted and better.champion_version == v1 and better.champion_value == pytest.approx(0.80)
     assert aliases("seqpipe-ner")["champion"] == v2
     v3 = register(mlflow_db, "seqpipe-ner")
-    worse = registry.promote_if_better("seqpipe-ner", v3, {"test_f1": 0.855}, "set-a", margin=0.01)
+    worse = registry.promote_if_better("seqpipe-ner", v3, {"test_f1": 0.855}, "set-a", margin=0.01, gate=NER_GATE)
     assert not worse.promoted and "not above margin" in worse.reason
     assert aliases("seqpipe-ner") == {"champion": v2, "challenger": v3}
 
 
 def test_lower_is_better_for_perplexity_and_error_rates(mlflow_db):
     v1 = register(mlflow_db, "seqpipe-asr")
-    registry.promote_if_better("seqpipe-asr", v1, {"cer": 0.20}, "set-a", margin=0.0)
+    registry.promote_if_better("seqpipe-asr", v1, {"cer": 0.20}, "set-a", margin=0.0, gate=ASR_GATE)
     v2 = register(mlflow_db, "seqpipe-asr")
-    assert not registry.promote_if_better("seqpipe-asr", v2, {"cer": 0.25}, "set-a", margin=0.0).promoted
+    assert not registry.promote_if_better("seqpipe-asr", v2, {"cer": 0.25}, "set-a", margin=0.0, gate=ASR_GATE).promoted
     v3 = register(mlflow_db, "seqpipe-asr")
-    assert registry.promote_if_better("seqpipe-asr", v3, {"cer": 0.15}, "set-a", margin=0.0).promoted
+    assert registry.promote_if_better("seqpipe-asr", v3, {"cer": 0.15}, "set-a", margin=0.0, gate=ASR_GATE).promoted
     assert aliases("seqpipe-asr")["champion"] == v3
 
 
 def test_numbers_from_different_evaluation_sets_are_never_compared(mlflow_db):
     v1 = register(mlflow_db, "seqpipe-ner")
-    registry.promote_if_better("seqpipe-ner", v1, {"test_f1": 0.50}, "set-a", margin=0.0)
+    registry.promote_if_better("seqpipe-ner", v1, {"test_f1": 0.50}, "set-a", margin=0.0, gate=NER_GATE)
     v2 = register(mlflow_db, "seqpipe-ner")
-    decision = registry.promote_if_better("seqpipe-ner", v2, {"test_f1": 0.99}, "set-b", margin=0.0)
+    decision = registry.promote_if_better("seqpipe-ner", v2, {"test_f1": 0.99}, "set-b", margin=0.0, gate=NER_GATE)
     assert not decision.promoted and "different evaluation set" in decision.reason
     assert registry.promote("seqpipe-ner", v2) == v1, "promoting by hand names the version it replaces"
     assert aliases("seqpipe-ner")["champion"] == v2
@@ -80,10 +83,10 @@ def test_the_decision_is_logged_on_the_stage_run(mlflow_db):
     from mlflow.tracking import MlflowClient
 
     v1 = register(mlflow_db, "seqpipe-lm")
-    registry.promote_if_better("seqpipe-lm", v1, {"dev_perplexity": 300.0}, "set-a", margin=0.0)
+    registry.promote_if_better("seqpipe-lm", v1, {"dev_perplexity": 300.0}, "set-a", margin=0.0, gate=LM_GATE)
     v2 = register(mlflow_db, "seqpipe-lm")
     with mlflow_db.start_run() as run:
-        registry.promote_if_better("seqpipe-lm", v2, {"dev_perplexity": 250.0}, "set-a", margin=0.0)
+        registry.promote_if_better("seqpipe-lm", v2, {"dev_perplexity": 250.0}, "set-a", margin=0.0, gate=LM_GATE)
     logged = MlflowClient().get_run(run.info.run_id).data
     assert logged.tags["seqpipe.promotion"] == "champion" and logged.tags["seqpipe.champion_version"] == v1
     assert logged.metrics["champion_dev_perplexity"] == 300.0

@@ -195,7 +195,7 @@ class _Payload:
 
 def _ner_folder(folder: Path) -> Path:
     from seqpipe.tasks.ner.conll import ConllData, Sentence
-    from seqpipe.tasks.ner.stage import prepare
+    from seqpipe.tasks.ner.data import prepare
 
     sentence = Sentence(["Ada", "lives", "in", "London", "."], ["S-PER", "O", "O", "S-LOC", "O"], "toy.txt", 1)
     data = ConllData([sentence], [], 1, "bioes", ["toy.txt"])
@@ -317,8 +317,12 @@ def test_ingest_refuses_a_source_outside_the_roots_before_reading_it(layout, mon
 
 def test_stages_check_their_data_paths_before_reading(layout, monkeypatch):
     from seqpipe.config import ParallelFiles, SpeechConfig, TranslationConfig
+    from seqpipe.core.stage import StageInputs
+    from seqpipe.tasks.ner import data as ner_data
     from seqpipe.tasks.ner import stage as ner_stage
+    from seqpipe.tasks.speech import data as speech_data
     from seqpipe.tasks.speech import stage as speech_stage
+    from seqpipe.tasks.translation import data as translation_data
     from seqpipe.tasks.translation import stage as translation_stage
 
     tmp_path, strict = layout
@@ -326,25 +330,25 @@ def test_stages_check_their_data_paths_before_reading(layout, monkeypatch):
 
     def never(*args, **kwargs):
         raise AssertionError("read before the path check")
-    for module in (ner_stage, translation_stage):
-        monkeypatch.setattr(module, "_read", never)
+    for module in (ner_data, translation_data):
+        monkeypatch.setattr(module, "read_split", never)
     with pytest.raises(InputError, match="NER data file"):
-        ner_stage.run_ner(NerConfig(train_path=outside), strict)
+        ner_stage.run(NerConfig(train_path=outside), StageInputs(), strict)
     inside = str(tmp_path / "data" / "a.txt")
     with pytest.raises(InputError, match="ner.embeddings.path"):
-        ner_stage.run_ner(NerConfig(train_path=inside, embeddings={"path": outside}), strict)
+        ner_stage.run(NerConfig(train_path=inside, embeddings={"path": outside}), StageInputs(), strict)
     with pytest.raises(InputError, match="translation data file"):
-        translation_stage.run_translation(TranslationConfig(train_data=ParallelFiles(source=inside, target=outside)),
-                                          strict)
+        translation_stage.run(TranslationConfig(train_data=ParallelFiles(source=inside, target=outside)),
+                              StageInputs(), strict)
     with pytest.raises(InputError, match="speech manifest"):
-        speech_stage.run_speech(SpeechConfig(train_manifest=outside), strict)
+        speech_stage.run(SpeechConfig(train_manifest=outside), StageInputs(), strict)
 
     class Seen(Exception):
         pass
 
     def capture(path, *args, allowed_roots=None, **kwargs):
         raise Seen(allowed_roots)
-    monkeypatch.setattr(speech_stage, "read_manifest", capture)
+    monkeypatch.setattr(speech_data, "read_manifest", capture)
     with pytest.raises(Seen) as seen:
-        speech_stage.run_speech(SpeechConfig(train_manifest=inside), strict)
+        speech_stage.run(SpeechConfig(train_manifest=inside), StageInputs(), strict)
     assert seen.value.args[0] == [str(tmp_path / "data"), str(tmp_path / "state")]

@@ -10,6 +10,7 @@ import torch
 from seqpipe.core import artifacts
 from seqpipe.core.artifacts import sha256_file, sha256_files
 from seqpipe.config import EncoderConfig, RuntimeConfig, SpeechConfig
+from seqpipe.core.stage import StageInputs
 from seqpipe.tasks.speech import evaluate as report, stage
 from seqpipe.tasks.speech.manifest import read_manifest
 
@@ -78,7 +79,7 @@ def test_recently_changed_files_are_hashed_but_not_cached(tmp_path):
 
 
 def test_the_stage_retrains_after_a_same_size_edit(recordings, tmp_path, monkeypatch):
-    """run_speech end to end with training and evaluation stubbed (no Ray): reused when
+    """The speech stage end to end with training and evaluation stubbed (no Ray): reused when
     nothing changed, a new folder when one recording's samples changed."""
     trained = []
 
@@ -92,9 +93,9 @@ def test_the_stage_retrains_after_a_same_size_edit(recordings, tmp_path, monkeyp
     cfg = SpeechConfig(train_manifest=str(recordings / "train.csv"), dev_manifest=str(recordings / "train.csv"),
                        out=str(tmp_path / "asr"), n_mels=8, conv_layers=1, encoder=EncoderConfig(hidden=4))
     runtime = RuntimeConfig(executor="local", state_dir=str(tmp_path / "state"))
-    first = stage.run_speech(cfg, runtime)
-    again = stage.run_speech(cfg, runtime)
+    first = stage.run(cfg, StageInputs(), runtime)
+    again = stage.run(cfg, StageInputs(), runtime)
     assert not first.reused and again.reused and again.uri == first.uri and len(trained) == 1
     rewrite_same_size(recordings / "audio" / "u0.wav")
-    edited = stage.run_speech(cfg, runtime)
+    edited = stage.run(cfg, StageInputs(), runtime)
     assert not edited.reused and edited.uri != first.uri and len(trained) == 2

@@ -9,7 +9,7 @@ from seqpipe.core.artifacts import write_json
 from seqpipe.config import EncoderConfig, SpeechConfig
 from seqpipe.models.acoustic import AcousticModel
 from seqpipe.tasks.speech import predictor as transcriber_module
-from seqpipe.tasks.speech.stage import model_spec
+from seqpipe.tasks.speech.data import model_spec
 from seqpipe.tasks.speech.task import build_model
 from seqpipe.tasks.speech.predictor import Transcriber
 

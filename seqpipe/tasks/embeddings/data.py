@@ -56,3 +56,8 @@ def cbow_windows(ids: np.ndarray, sentence: np.ndarray, window: int,
         contexts[right, window + d - 1] = ids[right + d]
     has_context = (contexts >= 0).any(axis=1)
     return contexts[has_context], ids[has_context]
+
+
+def with_demo_data(cfg, state_dir: str, demo):
+    """cfg itself: embeddings are trained on the pipeline's corpus (the demo corpus without sources)."""
+    return cfg

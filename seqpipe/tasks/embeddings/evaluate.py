@@ -269,3 +269,8 @@ def _top_entries(tokens: Sequence[str], scores: np.ndarray, k: int) -> list[tupl
     top = np.flatnonzero(scores >= threshold)  # every tie at the threshold, so the lowest ids win
     top = top[np.lexsort((top, -scores[top]))][:k]
     return [(tokens[i], float(scores[i])) for i in top]
+
+
+def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
+    """The analogy questions and how many words their answers are searched among."""
+    return [cfg.eval.analogies], {"top_n": cfg.eval.top_n}

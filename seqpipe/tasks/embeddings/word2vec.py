@@ -1,9 +1,9 @@
 """One worker's word2vec epoch: subsample, make pairs, SGD in batches, decay the rate.
 
-Plain numpy + torch, no Ray: `seqpipe.tasks.embeddings.task` runs it inside Ray Train
-workers and averages the parameters across them. Pairs for the next chunk of the corpus
-are made in a background thread while the current chunk trains (numpy and torch both
-release the GIL), so the cores stay busy with the kernels.
+Plain numpy + torch, no Ray: `seqpipe.tasks.embeddings.task` runs it inside the Ray Train
+workers of `seqpipe.training.loop` and merges the workers' moves after every chunk. Pairs
+for the next chunk of the corpus are made in a background thread while the current chunk
+trains (numpy and torch both release the GIL), so the cores stay busy with the kernels.
 """
 from __future__ import annotations
 

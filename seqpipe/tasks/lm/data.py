@@ -6,12 +6,20 @@ windows of max_len predictions that overlap by one token, so no prediction is lo
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from seqpipe.config import LmConfig
+from seqpipe.core.artifacts import read_json, write_json
+from seqpipe.core.errors import InputError
 from seqpipe.data import text
+from seqpipe.data.corpus import shard_paths
+from seqpipe.data.vectors import Embeddings, write_embedding_init
+from seqpipe.data.vocab import Vocabulary
 
 SPACE = " "
 
@@ -67,3 +75,45 @@ def unigram_perplexity(train_targets: np.ndarray, dev_targets: np.ndarray, size:
     counts = np.bincount(train_targets, minlength=size).astype(np.float64) + 1.0
     log_p = np.log(counts / counts.sum())
     return float(np.exp(-log_p[dev_targets].mean()))
+
+
+def prepare(folder: Path, cfg: LmConfig, corpus_uri: str, vocab_uri: str, embeddings_path: str | None) -> dict:
+    """tokens.txt, text.json, model.json, the train/dev id arrays and the embedding rows."""
+    vocab = Vocabulary.load(vocab_uri, "vocab" if cfg.level == "word" else "chars")
+    index = {t: i for i, t in enumerate(vocab.tokens)}
+    bos, eos, unk = index["<bos>"], index["<eos>"], index["<unk>"]
+    ids, offsets = sentence_ids(shard_paths(corpus_uri), index, cfg.level, unk)
+    if len(offsets) < 3:
+        raise InputError(f"{corpus_uri}: too few sentences for a language model ({len(offsets) - 1})")
+    train_rows, dev_rows = split_rows(len(offsets) - 1, cfg.dev_sentences, cfg.max_sentences, cfg.train.seed)
+    targets = {}
+    for split, rows in (("train", train_rows), ("dev", dev_rows)):
+        flat, flat_offsets = with_boundaries(ids, offsets, rows, bos, eos)
+        np.save(folder / f"{split}_ids.npy", flat)
+        np.save(folder / f"{split}_offsets.npy", flat_offsets)
+        targets[split] = _targets(flat, bos)
+    (folder / "tokens.txt").write_text("".join(t + "\n" for t in vocab.tokens), encoding="utf-8")
+    corpus_cfg = read_json(Path(corpus_uri) / "manifest.json")["config"]
+    write_json(folder / "text.json", {"level": cfg.level, "normalize": corpus_cfg["normalize"],
+                                      "lowercase": corpus_cfg["lowercase"], "tokenize": corpus_cfg["tokenize"]})
+    dim, coverage = cfg.embeddings.dim, {}
+    if embeddings_path:
+        dim, coverage = write_embedding_init(folder, vocab.tokens, Embeddings.open(embeddings_path), seed=cfg.train.seed)
+    write_json(folder / "model.json", {"num_tokens": len(vocab), "dim": dim, "freeze": cfg.embeddings.freeze,
+                                       "encoder": cfg.encoder.model_dump(), "max_len": cfg.max_len,
+                                       "cutoffs": cfg.adaptive_cutoffs if cfg.level == "word" else []})
+    train_targets, dev_targets = targets["train"], targets["dev"]
+    return {"train_sentences": len(train_rows), "dev_sentences": len(dev_rows), "train_tokens": len(train_targets),
+            "vocab_size": len(vocab), "embedding_coverage": coverage.get("coverage", 0.0),
+            "unk_rate": float(np.mean(dev_targets == unk)) if len(dev_targets) else 0.0,
+            "unigram_perplexity": unigram_perplexity(train_targets, dev_targets, len(vocab))}
+
+
+def _targets(flat: np.ndarray, bos: int) -> np.ndarray:
+    """Every predicted token: all but the <bos> that opens each sentence."""
+    return flat[flat != bos].astype(np.int64)
+
+
+def with_demo_data(cfg: LmConfig, state_dir: str, demo) -> LmConfig:
+    """cfg itself: the language model reads the pipeline's corpus (the demo corpus without sources)."""
+    return cfg

@@ -28,6 +28,10 @@ class LanguageModelFolder:
         self.model.eval()
         self.complete = is_complete(folder)
 
+    def predict(self, texts: list[str]) -> list[float]:
+        """log P(text) of each text (the registered pyfunc's output)."""
+        return [self.score(t)["log_prob"] for t in texts]
+
     def tokenize(self, text: str) -> list[str]:
         level = "char" if self.text["level"] == "char" else self.text["tokenize"]
         return tokens_of(text, self.text["normalize"], self.text["lowercase"], level)
@@ -47,3 +51,6 @@ class LanguageModelFolder:
         rows = sample(self.model, self.index["<bos>"], self.index["<eos>"], n, temperature, max_len, generator, banned)
         joiner = "" if self.text["level"] == "char" else " "
         return [joiner.join(self.tokens[i] for i in row) for row in rows]
+
+
+Predictor = LanguageModelFolder

@@ -14,23 +14,17 @@ rejects are an error.
 """
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from seqpipe.core.errors import InputError
-from seqpipe.core.dataset import enforce_reject_policy
+from seqpipe.core.dataset import OPENERS, Reject, enforce_reject_policy, read_bytes
 from seqpipe.tasks.ner import schemes
 
-REJECT_TEXT_CHARS = 2000
 UTF8_BOM = b"\xef\xbb\xbf"
 DOCSTART = "-DOCSTART-"
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 _SCHEME_NAMES = {"auto": "auto", "iob1": "iob1", "iob2": "iob2", "bioes": "bioes", "bilou": "bioes"}
 
@@ -43,12 +37,6 @@ class Sentence:
     line: int              # 1-based line of its first token
 
 
-@dataclass
-class Reject:
-    source: str
-    line: int              # the line of the offending token
-    reason: str
-    text: str              # the raw lines of the rejected sentence (truncated)
 
 
 @dataclass
@@ -74,7 +62,7 @@ class _RawSentence:
 
     def reject(self, source: str, line: int, reason: str) -> Reject:
         text = "\n".join(item.raw for item in self.lines)
-        return Reject(source, line, reason, text[:REJECT_TEXT_CHARS])
+        return Reject.of(source, line, reason, text)
 
 
 def read_conll(paths: str | Path | list, token_column: int = 0, tag_column: int = -1, scheme: str = "auto",
@@ -144,18 +132,11 @@ def expand_paths(paths: str | Path | list) -> list[Path]:
     return files
 
 
-def _read_bytes(path: Path) -> bytes:
-    opener = _OPENERS.get(path.suffix.lower(), open)
-    try:
-        with opener(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
-        raise InputError(f"{path}: cannot be read: {err}") from None
 
 
 def _decoded_lines(path: Path, encoding: str) -> Iterable[tuple[int, str, str]]:
     """(line number, text, problem) per line; problem says why undecodable bytes could not be read."""
-    data = _read_bytes(path).removeprefix(UTF8_BOM)
+    data = read_bytes(path).removeprefix(UTF8_BOM)
     newline = "\n".encode(encoding)
     if newline != b"\n":  # UTF-16 and the like: decode the whole file
         try:
@@ -256,7 +237,7 @@ def _convert(raw: _RawSentence, path: Path, token_column: int, tag_column: int, 
 def write_conll(path: str | Path, sentences: Iterable) -> Path:
     """Write (tokens, tags) pairs (or Sentence objects) as "token tag" lines, a blank line between."""
     path = Path(path)
-    opener = _OPENERS.get(path.suffix.lower(), open)
+    opener = OPENERS.get(path.suffix.lower(), open)
     with opener(path, "wt", encoding="utf-8", newline="\n") as f:
         for number, item in enumerate(sentences, start=1):
             tokens, tags = (item.tokens, item.tags) if isinstance(item, Sentence) else item

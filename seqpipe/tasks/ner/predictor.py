@@ -1,6 +1,7 @@
 """A trained NER folder: tag raw text, print the entities."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from seqpipe.core.errors import InputError
@@ -18,6 +19,10 @@ class NerTagger:
         self.model = build_tagger(folder, with_init=False)
         self.model.load_state_dict(load_weights(folder / "model.pt"))
         self.model.eval()
+
+    def predict(self, texts: list[str]) -> list[str]:
+        """The entities of each text, as JSON (the registered pyfunc's output)."""
+        return [json.dumps(self.entities(t)) for t in texts]
 
     def tag_tokens(self, sentences: list[list[str]]) -> list[list[str]]:
         """IOB2 tags of already tokenised sentences."""
@@ -41,3 +46,6 @@ class NerTagger:
                 current = {"type": tag[2:], "start": start, "end": end}
                 found.append(current)
         return [{**e, "text": text[e["start"]:e["end"]]} for e in found]
+
+
+Predictor = NerTagger

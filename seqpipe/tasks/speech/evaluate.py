@@ -11,6 +11,7 @@ import torch
 from seqpipe.config import SpeechConfig
 from seqpipe.decoding.ctc import greedy, prefix_beam_search
 from seqpipe.core.paths import load_weights
+from seqpipe.core.predictor import load_predictor
 from seqpipe.tasks.speech.task import build_model, emissions, error_rates, labels_to_text, load_split
 
 
@@ -30,9 +31,7 @@ class RecurrentCharLM:
     """
 
     def __init__(self, folder: str | Path, alphabet: str):
-        from seqpipe.tasks.lm.predictor import LanguageModelFolder
-
-        self.lm = LanguageModelFolder(folder)
+        self.lm = load_predictor(folder, "lm")  # the lm task's predictor, found from the folder's manifest
         if self.lm.text["level"] != "char":
             raise ValueError(f"{folder}: shallow fusion needs a character-level language model")
         unk = self.lm.index["<unk>"]
@@ -92,3 +91,10 @@ def evaluate_model(folder: Path, cfg: SpeechConfig, fusion_lm: str | None) -> di
     best = "beam_lm" if lm is not None else "beam"
     metrics.update(cer=metrics[f"cer_{best}"], wer=metrics[f"wer_{best}"], rtf=metrics[f"rtf_{best}"])
     return metrics
+
+
+def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
+    """The test manifest, else the held-out part of the training manifest."""
+    if cfg.test_manifest:
+        return [cfg.test_manifest], {}
+    return [cfg.train_manifest, cfg.dev_manifest], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}

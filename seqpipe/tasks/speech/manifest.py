@@ -27,7 +27,7 @@ from typing import Iterator
 
 from seqpipe.core.errors import InputError
 from seqpipe.core.paths import is_within
-from seqpipe.core.dataset import enforce_reject_policy
+from seqpipe.core.dataset import Reject, enforce_reject_policy
 from seqpipe.tasks.speech.audio import AUDIO_SUFFIXES, check_audio, ctc_min_frames
 
 __all__ = ["ALPHABET", "Utterance", "Reject", "SpeechData", "read_manifest", "normalise_transcript",
@@ -38,7 +38,6 @@ MANIFEST_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": 
 TRANSCRIPT_SUFFIXES = (".txt", ".lab")
 DURATION_FIELD = "duration"
 SETTING = "speech.max_reject_rate"
-REJECT_TEXT_CHARS = 2000
 
 
 @dataclass
@@ -51,12 +50,6 @@ class Utterance:
     line: int              # 1-based line (or row for Parquet)
 
 
-@dataclass
-class Reject:
-    origin: str
-    line: int
-    reason: str
-    text: str              # the raw row, truncated
 
 
 @dataclass
@@ -112,21 +105,18 @@ def _check(raw: Utterance, text: str, alphabet: str, roots: list[str] | None = N
     outside = roots is not None and next((p for p in (raw.path, raw.origin) if not is_within(p, roots)), None)
     if outside:
         shown = "" if outside == raw.origin else text  # never copy a file from outside into the rejects
-        return _reject(raw.origin, raw.line, f"outside the data roots: {outside}", shown)
+        return Reject.of(raw.origin, raw.line, f"outside the data roots: {outside}", shown)
     if not _is_file(Path(raw.path)):
-        return _reject(raw.origin, raw.line, f"missing audio file {raw.path}", text)
+        return Reject.of(raw.origin, raw.line, f"missing audio file {raw.path}", text)
     transcript = normalise_transcript(raw.transcript)
     if not transcript:
-        return _reject(raw.origin, raw.line, "empty transcript", text)
+        return Reject.of(raw.origin, raw.line, "empty transcript", text)
     bad = outside_alphabet(transcript, alphabet)
     if bad:
         listed = ", ".join(repr(c) for c in bad)
-        return _reject(raw.origin, raw.line, f"characters outside the alphabet: {listed}", text)
+        return Reject.of(raw.origin, raw.line, f"characters outside the alphabet: {listed}", text)
     return Utterance(raw.path, transcript, raw.speaker, raw.duration, raw.origin, raw.line)
 
-
-def _reject(origin: str, line: int, reason: str, text: str) -> Reject:
-    return Reject(str(origin), line, reason, text[:REJECT_TEXT_CHARS])
 
 
 def _is_file(path: Path) -> bool:
@@ -156,19 +146,19 @@ def _record(path: Path, row: dict, fields: tuple, line: int, text: str) -> tuple
     for name in (path_field, transcript_field):
         value = row.get(name)
         if value is None:
-            return _reject(str(path), line, f"no {name!r} field" if name not in row else f"{name!r} is null", text)
+            return Reject.of(str(path), line, f"no {name!r} field" if name not in row else f"{name!r} is null", text)
         if not isinstance(value, str):
-            return _reject(str(path), line, f"{name!r} is {type(value).__name__}, expected a string", text)
+            return Reject.of(str(path), line, f"{name!r} is {type(value).__name__}, expected a string", text)
     if not row[path_field].strip():
-        return _reject(str(path), line, "empty audio path", text)
+        return Reject.of(str(path), line, "empty audio path", text)
     duration = row.get(DURATION_FIELD)
     seconds = _seconds(duration)
     if seconds is False:
-        return _reject(str(path), line, f"duration {duration!r} is not a number of seconds", text)
+        return Reject.of(str(path), line, f"duration {duration!r} is not a number of seconds", text)
     try:
         audio = path.absolute().parent / Path(row[path_field].strip()).expanduser()
     except RuntimeError:  # "~name/..." for a user this machine does not know
-        return _reject(str(path), line, f"cannot expand ~ in the audio path {row[path_field].strip()!r}", text)
+        return Reject.of(str(path), line, f"cannot expand ~ in the audio path {row[path_field].strip()!r}", text)
     speaker = "" if row.get(speaker_field) is None else str(row[speaker_field]).strip()
     return Utterance(str(audio), row[transcript_field], speaker, seconds, str(path), line), text
 
@@ -204,15 +194,15 @@ def _table_rows(path: Path, delimiter: str, *fields: str) -> Iterator[tuple[Utte
         except StopIteration:
             return
         except csv.Error as err:  # a field over the size limit, or the end inside quotes: read on
-            yield _reject(str(path), line, f"row does not parse: {err}", "")
+            yield Reject.of(str(path), line, f"row does not parse: {err}", "")
             continue
         raw = delimiter.join(cells)
         if not any(cell.strip() for cell in cells):
             continue
         if "\ufffd" in raw:
-            yield _reject(str(path), line, "not valid UTF-8", raw)
+            yield Reject.of(str(path), line, "not valid UTF-8", raw)
         elif len(cells) != len(header):
-            yield _reject(str(path), line, f"{len(cells)} fields, expected {len(header)}", raw)
+            yield Reject.of(str(path), line, f"{len(cells)} fields, expected {len(header)}", raw)
         else:
             yield _record(path, dict(zip(header, cells)), fields, line, raw)
 
@@ -225,13 +215,13 @@ def _jsonl_rows(path: Path, *fields: str) -> Iterator[tuple[Utterance, str] | Re
         try:
             row = json.loads(text)
         except json.JSONDecodeError as err:
-            yield _reject(str(path), line, f"row does not parse: {err.msg} at column {err.colno}", text)
+            yield Reject.of(str(path), line, f"row does not parse: {err.msg} at column {err.colno}", text)
             continue
         except RecursionError:
-            yield _reject(str(path), line, "row does not parse: JSON nested too deeply", text)
+            yield Reject.of(str(path), line, "row does not parse: JSON nested too deeply", text)
             continue
         if not isinstance(row, dict):
-            yield _reject(str(path), line, "row does not parse: not a JSON object", text)
+            yield Reject.of(str(path), line, "row does not parse: not a JSON object", text)
         else:
             yield _record(path, row, fields, line, text)
 
@@ -290,12 +280,12 @@ def _sidecar_rows(folder: Path) -> tuple[list, list[str]]:
     records: list = []
     for stem in sorted(set(audio) | set(sidecars)):
         if stem not in sidecars:
-            records.append(_reject(str(audio[stem]), 1, f"no transcript file {stem.name}.txt or .lab", ""))
+            records.append(Reject.of(str(audio[stem]), 1, f"no transcript file {stem.name}.txt or .lab", ""))
             continue
         text = sidecars[stem].read_bytes().decode("utf-8", errors="replace")
         if stem not in audio:
             reason = f"missing audio file: no {stem.name}.wav, .flac or .ogg beside the transcript"
-            records.append(_reject(str(sidecars[stem]), 1, reason, text))
+            records.append(Reject.of(str(sidecars[stem]), 1, reason, text))
             continue
         records.append((Utterance(str(audio[stem]), text, stem.parent.name, None, str(sidecars[stem]), 1), text))
     return records, [str(p) for p in files if p.with_suffix("") in audio or p.with_suffix("") in sidecars]

@@ -31,6 +31,10 @@ class Transcriber:
         self.logmel = LogMel(f["sample_rate"], f["n_fft"], f["hop"], f["n_mels"])
         self.decoding = {**trained_decoding(self.folder), **(decoding or {})}
 
+    def predict(self, paths: list[str]) -> list[str]:
+        """Greedy transcripts of audio file paths (the registered pyfunc's output)."""
+        return [self.transcribe(path) for path in paths]
+
     def transcribe(self, path: str | Path, beam: int = 0, lm: str | None = None, alpha: float | None = None,
                    beta: float | None = None, prune: float | None = None) -> str:
         """The text of an audio file (any rate, resampled): greedy (beam 0) or prefix beam search,
@@ -54,3 +58,6 @@ def trained_decoding(folder: Path) -> dict:
     path = Path(folder) / "manifest.json"
     saved = json.loads(path.read_text(encoding="utf-8")).get("config", {}) if path.is_file() else {}
     return {arg: saved.get(key, SpeechConfig.model_fields[key].default) for arg, key in DECODING.items()}
+
+
+Predictor = Transcriber

@@ -111,3 +111,12 @@ def plot_attention(folder: Path, model, vocab: Vocabularies, examples: list[dict
         fig.tight_layout()
         fig.savefig(folder / "plots" / f"attention-{n}.png", dpi=80)
         plt.close(fig)
+
+
+def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
+    """The test files, else the dev files, else the held-out part of the training files."""
+    for files in (cfg.test_data, cfg.dev_data):
+        if files.table or files.source:
+            return [files.table, files.source, files.target], {}
+    train = cfg.train_data
+    return [train.table, train.source, train.target], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}

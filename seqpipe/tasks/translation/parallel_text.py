@@ -22,26 +22,20 @@ an error, as for the CoNLL reader: `read == len(pairs) + len(rejects)`.
 """
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 import json
-import lzma
 import random
 import re
 import unicodedata
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from seqpipe.core.errors import InputError
-from seqpipe.core.dataset import enforce_reject_policy
+from seqpipe.core.dataset import OPENERS, Reject, enforce_reject_policy, read_bytes
 
-REJECT_TEXT_CHARS = 2000
 UTF8_BOM = b"\xef\xbb\xbf"
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 TABLE_FORMATS = {".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 SETTING = "translation.max_reject_rate"
 
@@ -59,12 +53,6 @@ class Pair:
     line: int              # 1-based line (or row for Parquet)
 
 
-@dataclass
-class Reject:
-    origin: str            # the file holding the problem
-    line: int              # 1-based line (or row)
-    reason: str
-    text: str              # the raw line(s), truncated
 
 
 @dataclass
@@ -146,34 +134,24 @@ def _check_pair(record: _Raw, max_chars: int) -> Pair | Reject:
     source, target = clean_text(record.source), clean_text(record.target)
     for side, text, origin in (("source", source, record.origin), ("target", target, record.target_origin)):
         if not text:
-            return _reject(origin, record.line, f"empty {side}", record.raw)
+            return Reject.of(origin, record.line, f"empty {side}", record.raw)
         if len(text) > max_chars:
-            return _reject(origin, record.line, f"{side} is {len(text)} characters, over max_chars {max_chars}",
+            return Reject.of(origin, record.line, f"{side} is {len(text)} characters, over max_chars {max_chars}",
                            record.raw)
     return Pair(source, target, record.origin, record.line)
 
-
-def _reject(origin: str, line: int, reason: str, raw: str) -> Reject:
-    return Reject(origin, line, reason, raw[:REJECT_TEXT_CHARS])
 
 
 # ----------------------------------------------------------------------------- bytes and lines
 
 
-def _read_bytes(path: Path) -> bytes:
-    opener = _OPENERS.get(path.suffix.lower(), open)
-    try:
-        with opener(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
-        raise InputError(f"{path}: cannot be read: {err}") from None
 
 
 def _decoded_lines(path: Path, encoding: str) -> list[tuple[str, str]]:
     """(text, problem) per line; problem names the first undecodable byte ("" when none).
 
     A final newline does not start another line; "\\r" before "\\n" is dropped."""
-    data = _read_bytes(path).removeprefix(UTF8_BOM)
+    data = read_bytes(path).removeprefix(UTF8_BOM)
     newline = "\n".encode(encoding)
     if newline != b"\n":  # UTF-16 and the like: decode the whole file
         try:
@@ -214,7 +192,7 @@ def _aligned_records(source: Path, target: Path, encoding: str) -> Iterator[_Raw
         raw = f"{src}\t{tgt}"
         if src_problem or tgt_problem:
             origin, side, problem = (source, "source", src_problem) if src_problem else (target, "target", tgt_problem)
-            yield _reject(str(origin), number, f"{side} {problem}", raw)
+            yield Reject.of(str(origin), number, f"{side} {problem}", raw)
         elif src.strip() or tgt.strip():
             yield _Raw(src, tgt, str(source), number, str(target), raw)
 
@@ -225,7 +203,7 @@ def _aligned_records(source: Path, target: Path, encoding: str) -> Iterator[_Raw
 def table_format(path: str | Path) -> str:
     """"tsv", "jsonl", "csv" or "parquet" from the file name (a compression suffix is looked through)."""
     suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] in _OPENERS:
+    if suffixes and suffixes[-1] in OPENERS:
         suffixes.pop()
     fmt = TABLE_FORMATS.get(suffixes[-1] if suffixes else "")
     if fmt is None:
@@ -258,13 +236,13 @@ def _tsv_records(path: Path, lines: list[tuple[str, str]], source_field: str,
         text, problem = lines[index]
         number = index + 1
         if problem:
-            yield _reject(str(path), number, problem, text)
+            yield Reject.of(str(path), number, problem, text)
             continue
         if not text.strip():
             continue
         fields = text.split("\t")
         if len(fields) != expected:
-            yield _reject(str(path), number, f"{_count(len(fields), 'field')}, expected {expected} "
+            yield Reject.of(str(path), number, f"{_count(len(fields), 'field')}, expected {expected} "
                                              f"(tab-separated)", text)
             continue
         yield _Raw(fields[columns[0]], fields[columns[1]], str(path), number, str(path), text)
@@ -274,24 +252,24 @@ def _jsonl_records(path: Path, lines: list[tuple[str, str]], source_field: str,
                    target_field: str) -> Iterator[_Raw | Reject]:
     for number, (text, problem) in enumerate(lines, start=1):
         if problem:
-            yield _reject(str(path), number, problem, text)
+            yield Reject.of(str(path), number, problem, text)
             continue
         if not text.strip():
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as err:
-            yield _reject(str(path), number, f"not valid JSON: {err.msg} at column {err.colno}", text)
+            yield Reject.of(str(path), number, f"not valid JSON: {err.msg} at column {err.colno}", text)
             continue
         except RecursionError:
-            yield _reject(str(path), number, "not valid JSON: nested too deeply", text)
+            yield Reject.of(str(path), number, "not valid JSON: nested too deeply", text)
             continue
         if not isinstance(obj, dict):
-            yield _reject(str(path), number, f"not a JSON object ({_json_type(obj)})", text)
+            yield Reject.of(str(path), number, f"not a JSON object ({_json_type(obj)})", text)
             continue
         problem = _field_problem(obj, source_field) or _field_problem(obj, target_field)
         if problem:
-            yield _reject(str(path), number, problem, text)
+            yield Reject.of(str(path), number, problem, text)
         else:
             yield _Raw(obj[source_field], obj[target_field], str(path), number, str(path), text)
 
@@ -312,7 +290,7 @@ def _json_type(value) -> str:
 
 
 def _csv_records(path: Path, source_field: str, target_field: str, encoding: str) -> Iterator[_Raw | Reject]:
-    data = _read_bytes(path)
+    data = read_bytes(path)
     if encoding.replace("-", "").replace("_", "").lower() in ("utf8", "utf8sig"):
         data = data.removeprefix(UTF8_BOM)
     text = data.decode(encoding, errors="surrogateescape")
@@ -338,16 +316,16 @@ def _csv_records(path: Path, source_field: str, target_field: str, encoding: str
         except StopIteration:
             return
         except csv.Error as err:  # a field over the size limit, or the end inside quotes: read on
-            yield _reject(str(path), number, f"not readable as CSV: {err}", "")
+            yield Reject.of(str(path), number, f"not readable as CSV: {err}", "")
             continue
         raw = ",".join(row).encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
         if not row or not any(cell.strip() for cell in row):
             continue
         bad = next((c for cell in row for c in cell if "\udc80" <= c <= "\udcff"), None)
         if bad is not None:
-            yield _reject(str(path), number, f"not valid {encoding} (byte 0x{ord(bad) - 0xdc00:02x})", raw)
+            yield Reject.of(str(path), number, f"not valid {encoding} (byte 0x{ord(bad) - 0xdc00:02x})", raw)
         elif len(row) != len(header):
-            yield _reject(str(path), number, f"{_count(len(row), 'field')}, expected {len(header)}", raw)
+            yield Reject.of(str(path), number, f"{_count(len(row), 'field')}, expected {len(header)}", raw)
         else:
             yield _Raw(row[columns[0]], row[columns[1]], str(path), number, str(path), raw)
 
@@ -378,7 +356,7 @@ def _parquet_records(path: Path, source_field: str, target_field: str) -> Iterat
         raw = f"{src}\t{tgt}"
         if src is None or tgt is None:
             side = "source" if src is None else "target"
-            yield _reject(str(path), number, f"empty {side} (null)", raw)
+            yield Reject.of(str(path), number, f"empty {side} (null)", raw)
         else:
             yield _Raw(src, tgt, str(path), number, str(path), raw)
 
@@ -404,7 +382,7 @@ def split_pairs(pairs: list, dev_fraction: float, seed: int) -> tuple[list, list
 def write_parallel_tsv(path: str | Path, pairs: Iterable) -> Path:
     """Write (source, target) pairs (or Pair objects) as "source<TAB>target" lines, no header."""
     path = Path(path)
-    opener = _OPENERS.get(path.suffix.lower(), open)
+    opener = OPENERS.get(path.suffix.lower(), open)
     with opener(path, "wt", encoding="utf-8", newline="\n") as f:
         for number, item in enumerate(pairs, start=1):
             source, target = (item.source, item.target) if isinstance(item, Pair) else item

@@ -1,0 +1,77 @@
+"""One pipeline step, the same for every stage: open the stage's MLflow run, run the stage,
+log what its manifest lists, register a new model and put it through the promotion gate.
+
+The Prefect flow (flows/pipeline.py) runs it as a task; `seqpipe finetune` calls it
+directly, so a model trained from the command line passes the same gate. Nothing here
+imports Prefect.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from seqpipe.config import PromotionConfig, RuntimeConfig
+from seqpipe.core.stage import StageInputs
+from seqpipe.data.ingest import run_ingest
+from seqpipe.data.vocab import run_vocab
+from seqpipe.tasks.embeddings import stage as embeddings
+from seqpipe.tasks.lm import stage as lm
+from seqpipe.tasks.ner import stage as ner
+from seqpipe.tasks.speech import stage as speech
+from seqpipe.tasks.translation import stage as translation
+from seqpipe.tracking import registry
+from seqpipe.tracking import runs as tracking
+
+# stage name -> task stage module (run, REGISTER_AS, GATE, with_demo_data, evaluation_set); a new task is one line
+TASKS = {"pretrain": embeddings, "ner": ner, "lm": lm, "translation": translation, "speech": speech}
+DATA_STAGES = {"ingest": lambda cfg, inputs, runtime, run_id: run_ingest(cfg, runtime),
+               "vocab": lambda cfg, inputs, runtime, run_id: run_vocab(cfg, inputs.corpus, runtime)}
+
+
+@dataclass
+class StepOutcome:
+    result: BaseModel  # the stage's result: uri, content_hash, reused, metrics (or counts / stats)
+    version: str | None  # the model version registered now (None: reused, a data stage, or not registered)
+    decision: dict | None  # the promotion gate's decision on that version
+
+
+def config_section(stage: str) -> str:
+    """The PipelineConfig field of a stage ("pretrain" reads `embeddings`)."""
+    return "embeddings" if stage == "pretrain" else stage
+
+
+def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeConfig, promotion: PromotionConfig,
+             parent_run_id: str | None = None, name: str | None = None,
+             register_as: str | None = None) -> StepOutcome:
+    """Run `stage` ("ingest", "vocab", or a key of TASKS) as MLflow run `name` (default: the stage).
+
+    A new output of a task stage is registered as `register_as` (default: the stage's
+    REGISTER_AS) and gated; a reused one was registered and gated by the run that wrote it.
+    """
+    task = TASKS.get(stage)
+    with tracking.stage_run(runtime, name or stage, cfg, parent_run_id) as run_id:
+        result = task.run(cfg, inputs, runtime, run_id) if task else DATA_STAGES[stage](cfg, inputs, runtime, run_id)
+        model = (register_as or task.REGISTER_AS) if task and not result.reused else None
+        version = tracking.log_output(result.uri, result.reused, model)
+        decision = None
+        if version is not None and promotion.enabled:
+            margin = promotion.margins.get(model, promotion.margin)
+            eval_set = registry.evaluation_set_hash(*task.evaluation_set(cfg, inputs))
+            decision = registry.as_dict(registry.promote_if_better(model, version, result.metrics, eval_set, margin,
+                                                                   task.GATE))
+    return StepOutcome(result, version, decision)
+
+
+def describe(stage: str, outcome: StepOutcome) -> str:
+    """One line for the log: the output, new or reused, the model version and the gate's verdict."""
+    result = outcome.result
+    line = f"{stage} {result.uri} ({'reused' if result.reused else 'new'}"
+    line += f", model version {outcome.version})" if outcome.version else ")"
+    task = TASKS.get(stage)
+    if task is not None:
+        line += "".join(f": {m} {result.metrics[m]:.4g}" for m in task.GATE.metrics[:1] if m in result.metrics)
+    if outcome.decision:
+        d = outcome.decision
+        line += f"; {d['model']} v{d['version']} -> {'champion' if d['promoted'] else 'challenger'}: {d['reason']}"
+    return line

@@ -1,0 +1,94 @@
+"""The one stage skeleton: input hash -> reuse -> atomic write -> manifest -> StageResult.
+
+A stage names its output folder <out>/<kind>-<hash>/ by the hash of everything it reads
+(data, upstream folders, config), so an unchanged rerun finds the folder complete and
+reuses it. Otherwise `build` writes into a hidden temporary folder that is renamed into
+place only when complete (seqpipe.core.artifacts) and returns the manifest's fields.
+
+Every manifest holds `kind`, `schema_version`, `input_hash` and `content_hash`, and what
+tracking logs without knowing the task: `metrics` (numbers), `artifacts` (files and
+folders of the output to log), `predictor` (the dotted path of the class that loads the
+folder for inference, seqpipe.core.predictor) and `datasets` (the inputs, by URI and
+digest). Tracking reads the manifest; it imports no task.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel
+
+from seqpipe.core.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_json, write_json
+from seqpipe.core.errors import InputError
+
+
+class StageInputs(BaseModel):
+    """The upstream outputs a stage may read (folder paths); each stage takes what it needs."""
+    corpus: str | None = None
+    vocab: str | None = None
+    embeddings: str | None = None  # an embeddings folder or a word2vec / GloVe file
+    lm: str | None = None  # a character-level language model folder (speech: shallow fusion)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What judges a registered version in the promotion gate (seqpipe.tracking.registry): the
+    first of `metrics` the stage produced, and whether higher ("max") or lower ("min") is better."""
+    metrics: tuple[str, ...]
+    mode: str = "max"
+
+
+class StageResult(BaseModel):
+    uri: str
+    content_hash: str
+    reused: bool
+    metrics: dict = {}
+
+
+def stage_input_hash(**parts) -> str:
+    """The hash that names a stage's output: the schema version and everything it reads."""
+    return sha256_json({"schema_version": SCHEMA_VERSION, **parts})
+
+
+def output_folder(out: str | None, state_dir: str, section: str, kind: str, input_hash: str) -> Path:
+    """<out or state_dir/section>/<kind>-<hash16>, absolute (Ray workers run elsewhere)."""
+    return Path(out or Path(state_dir) / section).resolve() / f"{kind}-{input_hash[:16]}"
+
+
+def run_stage(final: Path, kind: str, input_hash: str, build: Callable[[Path], dict],
+              result: Callable[[Path, bool], BaseModel] | None = None) -> BaseModel:
+    """Reuse `final` when complete; else build(tmp) writes the output and returns the
+    manifest's fields, and the folder is published whole. Returns result(folder, reused)."""
+    result = result or stage_result
+    if is_complete(final):
+        return result(final, True)
+    with atomic_folder(final) as tmp:
+        fields = build(tmp)
+        write_json(tmp / "manifest.json", {"kind": kind, "schema_version": SCHEMA_VERSION,
+                                           "input_hash": input_hash, **fields})
+    return result(final, False)
+
+
+def stage_result(folder: Path, reused: bool) -> StageResult:
+    manifest = read_json(folder / "manifest.json")
+    return StageResult(uri=str(folder), content_hash=manifest["content_hash"], reused=reused,
+                       metrics=manifest.get("metrics", {}))
+
+
+def require_folders(**folders: str | None) -> None:
+    """Each named upstream folder exists and is complete (kind=path)."""
+    for kind, folder in folders.items():
+        if not folder or not is_complete(folder):
+            raise InputError(f"{folder}: not a {kind} folder (no manifest.json)")
+
+
+def numeric(metrics: dict) -> dict:
+    """The metrics a manifest lists and MLflow logs: numbers only."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def write_rejects(folder: Path, rejects: list) -> None:
+    """rejects.jsonl: one JSON object per rejected record (seqpipe.core.dataset.Reject)."""
+    (folder / "rejects.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in rejects), encoding="utf-8")
