@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--tgt", help="training target sentences")
     parser.add_argument("--test-src", help="test source sentences")
     parser.add_argument("--test-tgt", help="test target sentences")
-    parser.add_argument("--level", choices=["word", "char"], help="token level (default: the config's; dates: char)")
+    parser.add_argument("--level", choices=["auto", "word", "subword", "char"],
+                        help="token level (default: the config's; dates: char)")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--one-by-one", type=int, default=200, help="test sentences decoded one at a time")

@@ -205,8 +205,15 @@ class NerConfig(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
+class SubwordConfig(Strict):
+    model: Literal["bpe", "unigram"] = Field("bpe", description="SentencePiece model type.")
+    vocab_size: int = Field(8000, ge=300, description="Pieces (fewer when the text is small).")
+
+
 class LmConfig(Strict):
-    level: Literal["word", "char"] = "word"
+    level: Literal["word", "subword", "char"] = Field("word", description="word: the vocabulary stage's words; "
+                                                       "subword: SentencePiece units trained on the corpus; char.")
+    subword: SubwordConfig = Field(default_factory=SubwordConfig)
     out: str | None = Field(None, description="Folder that receives lm-<hash>/; null = <state_dir>/lm.")
     max_len: int = Field(64, ge=2, description="Longer sentences are cut into pieces of this many tokens.")
     max_sentences: int | None = Field(None, ge=10, description="Use at most this many corpus sentences; null = all.")
@@ -233,7 +240,12 @@ class TranslationConfig(Strict):
     source_field: str = "source"
     target_field: str = "target"
     dev_fraction: float = Field(0.05, gt=0, lt=1)
-    level: Literal["word", "char"] = Field("word", description="Token level of both sides (the date demo uses char).")
+    level: Literal["auto", "word", "subword", "char"] = Field(
+        "auto", description="Token level of both sides: subword units (SentencePiece, one model per side, trained on "
+        "the training pairs) when the words are too many (auto_subword_types), else words; the date demo uses char.")
+    subword: SubwordConfig = Field(default_factory=SubwordConfig)
+    auto_subword_types: int = Field(5000, ge=1, description="level auto: subword units when a side of the training "
+                                    "pairs has more word types than this, else words.")
     max_chars: int = Field(1000, ge=1, description="Pairs with a longer side are rejected as over-long.")
     max_tokens: int = Field(100, ge=1, description="Pairs with a side of more tokens are rejected as over-long.")
     max_reject_rate: float = Field(0.01, ge=0, le=1, description="Fail when more pairs are rejected (0: the first "

@@ -19,7 +19,7 @@ extensions of the live beams are taken; the ones among the first `beam` of them 
 beams. A sentence is done once it holds `beam` finished hypotheses; at `max_len` the live beams
 of the sentences not yet done are finished as they are. The `n_best` finished hypotheses with
 the highest normalised score are returned. With beam = 1 this is exactly greedy search, for any
-alpha. The rule is not exact under normalisation (a live beam might still have overtaken), the
+alpha. A sentence that is done leaves the batch, so the steps after it cost only the others. The rule is not exact under normalisation (a live beam might still have overtaken), the
 standard trade-off.
 
 All functions run under `torch.no_grad()` and leave the model's train/eval mode to the caller.
@@ -75,45 +75,52 @@ def _cut(row: list[int], eos: int) -> tuple[list[int], bool]:
 @torch.no_grad()
 def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, bos: int, eos: int, max_len: int,
            return_attention: bool = False) -> list[Hypothesis]:
-    """The most probable next token at every step, batched over sentences; score uses alpha = 0."""
+    """The most probable next token at every step, batched over sentences; score uses alpha = 0.
+    A sentence that emitted <eos> leaves the batch (as in beam_search, so beam 1 gives the same numbers)."""
     batch, device = src.size(0), src.device
     state = model.start(src, src_lengths)
     prev = torch.full((batch,), bos, dtype=torch.long, device=device)
     total = torch.zeros(batch, dtype=torch.float64, device=device)
-    alive = torch.ones(batch, dtype=torch.bool, device=device)
-    steps, attention = [], []
+    sentence = torch.arange(batch, device=device)  # the sentence of each row still decoded
+    steps = []  # per step: (the rows' sentences, their tokens, their attention)
     for _ in range(max_len):
         log_probs, state = model.step(prev, state)
         best, prev = log_probs.max(dim=-1)
-        total += torch.where(alive, best.double(), 0.0)
-        steps.append(prev)
-        if return_attention:
-            if "attention" not in state:
-                raise ValueError("return_attention=True but the model's state holds no 'attention'")
-            attention.append(state["attention"])
-        alive &= prev != eos
-        if not alive.any():
-            break
-    rows = torch.stack(steps, 1).tolist() if steps else [[] for _ in range(batch)]
-    weights = torch.stack(attention, 1) if attention else None  # (B, T, S)
+        total.index_add_(0, sentence, best.double())
+        if return_attention and "attention" not in state:
+            raise ValueError("return_attention=True but the model's state holds no 'attention'")
+        steps.append((sentence, prev, state["attention"] if return_attention else None))
+        alive = prev != eos
+        if not alive.all():
+            keep = alive.nonzero().squeeze(1)
+            state, prev, sentence = select(state, keep), prev[keep], sentence[keep]
+            if not len(sentence):
+                break
+    rows, weights = [[] for _ in range(batch)], [[] for _ in range(batch)]
+    for ids, tokens, attention in steps:
+        for j, (i, token) in enumerate(zip(ids.tolist(), tokens.tolist())):
+            rows[i].append(token)
+            if attention is not None:
+                weights[i].append(attention[j])
     out = []
     for i, row in enumerate(rows):
         tokens, ended = _cut(row, eos)
-        length, log_prob = len(tokens) + ended, float(total[i])
-        out.append(Hypothesis(tokens, log_prob, log_prob,
-                              None if weights is None else weights[i, :length], ended))
+        log_prob = float(total[i])
+        out.append(Hypothesis(tokens, log_prob, log_prob, torch.stack(weights[i]) if return_attention and weights[i]
+                              else None, ended))
     return out
 
 
-def _finish(finished: list[list[Hypothesis]], paths: Tensor, log_probs: Tensor, which: Tensor,
-            alpha: float, ended: bool) -> None:
-    """Append the hypotheses at the (sentence, beam) pairs where `which` is true to `finished`."""
+def _finish(finished: list[list[Hypothesis]], sentence: list[int], paths: Tensor, log_probs: Tensor,
+            which: Tensor, alpha: float, ended: bool) -> None:
+    """Append the hypotheses at the (row, beam) pairs where `which` is true to the finished
+    list of the row's sentence (`sentence`: the batch index of each row still searched)."""
     for b, k in which.nonzero().tolist():
         tokens, log_prob = paths[b, k].tolist(), float(log_probs[b, k])
         if ended:
             tokens = tokens[:-1]
-        finished[b].append(Hypothesis(tokens, log_prob, normalise(log_prob, len(tokens) + ended, alpha),
-                                      ended=ended))
+        finished[sentence[b]].append(Hypothesis(tokens, log_prob, normalise(log_prob, len(tokens) + ended, alpha),
+                                                ended=ended))
 
 
 @torch.no_grad()
@@ -123,34 +130,40 @@ def beam_search(model: StepModel, src: Tensor, src_lengths: Tensor, bos: int, eo
     if not 1 <= n_best <= beam:
         raise ValueError(f"need 1 <= n_best <= beam, got n_best={n_best}, beam={beam}")
     batch, device = src.size(0), src.device
-    rows = torch.arange(batch, device=device)
-    state = select(model.start(src, src_lengths), rows.repeat_interleave(beam))
+    state = select(model.start(src, src_lengths), torch.arange(batch, device=device).repeat_interleave(beam))
     scores = torch.full((batch, beam), float("-inf"), dtype=torch.float64, device=device)
     scores[:, 0] = 0.0  # only beam 0 is live at first, so the beams do not start as copies
     history = torch.zeros(batch, beam, 0, dtype=torch.long, device=device)
     prev = torch.full((batch * beam,), bos, dtype=torch.long, device=device)
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    sentence = list(range(batch))  # the sentence of each row still searched: done ones leave the batch
     for t in range(max_len):
+        rows = len(sentence)
         log_probs, state = model.step(prev, state)
-        vocab = log_probs.size(-1)
-        candidates = scores.unsqueeze(-1) + log_probs.double().view(batch, beam, vocab)
-        top, index = candidates.view(batch, -1).topk(min(2 * beam, beam * vocab), dim=1)
-        origin, token = index // vocab, index % vocab
+        # the best 2 * beam extensions of a sentence are among the best 2 * beam of each of its
+        # beams: take those per beam first, so the scores are added over beam x 2 beam, not beam x V
+        per_beam = min(2 * beam, log_probs.size(-1))
+        beam_top, beam_token = log_probs.view(rows, beam, -1).topk(per_beam, dim=-1)
+        candidates = scores.unsqueeze(-1) + beam_top.double()
+        top, index = candidates.view(rows, -1).topk(min(2 * beam, beam * per_beam), dim=1)
+        origin, token = index // per_beam, beam_token.view(rows, -1).gather(1, index)
         paths = torch.cat([history.gather(1, origin.unsqueeze(-1).expand(-1, -1, t)),
                            token.unsqueeze(-1)], dim=-1)
-        ends = (token == eos) & top.isfinite() & ~done.unsqueeze(1)
+        ends = (token == eos) & top.isfinite()
         ends[:, beam:] = False  # <eos> counts only among the first `beam` candidates
-        _finish(finished, paths, top, ends, alpha, ended=True)
-        done |= torch.tensor([len(f) >= beam for f in finished], device=device)
-        if done.all():
+        _finish(finished, sentence, paths, top, ends, alpha, ended=True)
+        searching = torch.tensor([len(finished[s]) < beam for s in sentence], device=device)
+        if not searching.any():
             break
         live = torch.sort((token == eos).long(), dim=1, stable=True).indices[:, :beam]
-        scores, prev = top.gather(1, live), token.gather(1, live).view(-1)
-        history = paths.gather(1, live.unsqueeze(-1).expand(-1, -1, t + 1))
-        state = select(state, (rows.unsqueeze(1) * beam + origin.gather(1, live)).view(-1))
+        keep = searching.nonzero().squeeze(1)  # the sentences not yet done, and their beams' origins
+        scores, prev = top.gather(1, live)[keep], token.gather(1, live)[keep].view(-1)
+        history = paths.gather(1, live.unsqueeze(-1).expand(-1, -1, t + 1))[keep]
+        origins = (torch.arange(rows, device=device).unsqueeze(1) * beam + origin.gather(1, live))[keep]
+        state = select(state, origins.view(-1))
+        sentence = [sentence[i] for i in keep.tolist()]
     else:  # max_len reached: the live beams of unfinished sentences end as they are
-        _finish(finished, history, scores, scores.isfinite() & ~done.unsqueeze(1), alpha, ended=False)
+        _finish(finished, sentence, history, scores, scores.isfinite(), alpha, ended=False)
     return [sorted(f, key=lambda h: h.score, reverse=True)[:n_best] for f in finished]
 
 

@@ -42,10 +42,10 @@ class Seq2Seq(nn.Module):
             state["cell"] = torch.zeros_like(state["hidden"])
         return state
 
-    def _logits(self, prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
-        """One decoder step from tokens prev (N,): next-token logits (N, V) and the new state."""
+    def _readout(self, embedded: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """One decoder step from the embedded previous tokens (N, E): the readout (N, H) and the new state."""
         context, alpha = self.attention(state["hidden"][:, -1], state["keys"], state["memory"], state["mask"])
-        inputs = torch.cat([self.dropout(self.target_embedding(prev)), context], dim=-1).unsqueeze(1)
+        inputs = torch.cat([embedded, context], dim=-1).unsqueeze(1)
         rnn_state = state["hidden"].transpose(0, 1).contiguous()
         if self.cell == "lstm":
             rnn_state = (rnn_state, state["cell"].transpose(0, 1).contiguous())
@@ -54,20 +54,24 @@ class Seq2Seq(nn.Module):
         if self.cell == "lstm":
             rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)
         new["hidden"] = rnn_state.transpose(0, 1)
-        readout = torch.tanh(self.readout(torch.cat([output.squeeze(1), context], dim=-1)))
-        return self.output(self.dropout(readout)), new
+        return torch.tanh(self.readout(torch.cat([output.squeeze(1), context], dim=-1))), new
 
     def step(self, prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
-        logits, state = self._logits(prev, state)
-        return torch.log_softmax(logits, dim=-1), state
+        """One search step from tokens prev (N,): next-token log-probabilities (N, V) and the new state."""
+        readout, state = self._readout(self.dropout(self.target_embedding(prev)), state)
+        return torch.log_softmax(self.output(self.dropout(readout)), dim=-1), state
 
     def forward(self, src, src_lengths, tgt_in, tgt_out) -> tuple[torch.Tensor, int]:
-        """Teacher forcing: the input at step t is the reference y<t-1>. Mean token NLL and token count."""
+        """Teacher forcing: the input at step t is the reference y<t-1>. Mean token NLL and token count.
+
+        The target embeddings are looked up once for all steps, and the output layer (the
+        vocabulary-sized product, most of the cost) runs once, on the real target positions only."""
         state = self.start(src, src_lengths)
-        logits = []
+        embedded = self.dropout(self.target_embedding(tgt_in))
+        readouts = []
         for t in range(tgt_in.size(1)):
-            step_logits, state = self._logits(tgt_in[:, t], state)
-            logits.append(step_logits)
+            readout, state = self._readout(embedded[:, t], state)
+            readouts.append(readout)
         mask = tgt_out != 0
-        logits = torch.stack(logits, dim=1)[mask]
+        logits = self.output(self.dropout(torch.stack(readouts, dim=1)[mask]))
         return nn.functional.cross_entropy(logits, tgt_out[mask]), int(mask.sum())

@@ -1,7 +1,8 @@
 """Language-model data: corpus sentences as one flat id array with <bos>/<eos> around each.
 
 Word level uses the vocabulary stage's words (others map to <unk>); character level its
-characters, with a space between words. A sentence longer than max_len is read in
+characters, with a space between words; subword level SentencePiece units trained on the
+corpus sentences (subword.spm beside tokens.txt). A sentence longer than max_len is read in
 windows of max_len predictions that overlap by one token, so no prediction is lost.
 """
 from __future__ import annotations
@@ -18,13 +19,15 @@ from seqpipe.core.artifacts import read_json, write_json
 from seqpipe.core.errors import InputError
 from seqpipe.data import text
 from seqpipe.data.corpus import shard_paths
+from seqpipe.data.subword import SubwordTokenizer, train_subword
 from seqpipe.data.vectors import Embeddings, write_embedding_init
 from seqpipe.data.vocab import Vocabulary
 
 SPACE = " "
 
 
-def sentence_ids(shards: list[str], vocab: dict[str, int], level: str, unk: int) -> tuple[np.ndarray, np.ndarray]:
+def sentence_ids(shards: list[str], vocab: dict[str, int], level: str, unk: int,
+                 subword: SubwordTokenizer | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ids, offsets): sentence i is ids[offsets[i]:offsets[i + 1]] (no <bos>/<eos> yet)."""
     all_ids, lengths = [], []
     value_set = pa.array(list(vocab), pa.string())
@@ -32,6 +35,9 @@ def sentence_ids(shards: list[str], vocab: dict[str, int], level: str, unk: int)
         lists = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
         if level == "char":
             lists = text.tokenize(pc.binary_join(lists, SPACE), "char")  # every character, spaces too
+        elif level == "subword":
+            sentences = pc.binary_join(lists, SPACE).to_pylist()
+            lists = pa.array(subword.processor.encode(sentences, out_type=str), pa.list_(pa.string()))
         flat = pc.list_flatten(lists)
         ids = pc.index_in(flat, value_set=value_set).fill_null(unk).to_numpy().astype(np.int32)
         all_ids.append(ids)
@@ -39,6 +45,12 @@ def sentence_ids(shards: list[str], vocab: dict[str, int], level: str, unk: int)
     lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
     ids = np.concatenate(all_ids) if all_ids else np.zeros(0, np.int32)
     return ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def corpus_sentences(shards: list[str]) -> list[str]:
+    """Every corpus sentence as its tokens joined by spaces (the text subword units are trained on)."""
+    return [s for path in shards for s in pc.binary_join(
+        pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks(), SPACE).to_pylist()]
 
 
 def with_boundaries(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, bos: int, eos: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,10 +91,15 @@ def unigram_perplexity(train_targets: np.ndarray, dev_targets: np.ndarray, size:
 
 def prepare(folder: Path, cfg: LmConfig, corpus_uri: str, vocab_uri: str, embeddings_path: str | None) -> dict:
     """tokens.txt, text.json, model.json, the train/dev id arrays and the embedding rows."""
-    vocab = Vocabulary.load(vocab_uri, "vocab" if cfg.level == "word" else "chars")
-    index = {t: i for i, t in enumerate(vocab.tokens)}
+    vocab = Vocabulary.load(vocab_uri, "chars" if cfg.level == "char" else "vocab")
+    tokens, subword = vocab.tokens, None
+    if cfg.level == "subword":  # units trained on the corpus, stored with the model's vocabulary
+        subword = SubwordTokenizer(train_subword(corpus_sentences(shard_paths(corpus_uri)), folder / "subword.spm",
+                                                 cfg.subword.model, cfg.subword.vocab_size, seed=cfg.train.seed))
+        tokens = vocab.specials + [p for p in subword.pieces() if p not in vocab.specials]
+    index = {t: i for i, t in enumerate(tokens)}
     bos, eos, unk = index["<bos>"], index["<eos>"], index["<unk>"]
-    ids, offsets = sentence_ids(shard_paths(corpus_uri), index, cfg.level, unk)
+    ids, offsets = sentence_ids(shard_paths(corpus_uri), index, cfg.level, unk, subword)
     if len(offsets) < 3:
         raise InputError(f"{corpus_uri}: too few sentences for a language model ({len(offsets) - 1})")
     train_rows, dev_rows = split_rows(len(offsets) - 1, cfg.dev_sentences, cfg.max_sentences, cfg.train.seed)
@@ -92,21 +109,21 @@ def prepare(folder: Path, cfg: LmConfig, corpus_uri: str, vocab_uri: str, embedd
         np.save(folder / f"{split}_ids.npy", flat)
         np.save(folder / f"{split}_offsets.npy", flat_offsets)
         targets[split] = _targets(flat, bos)
-    (folder / "tokens.txt").write_text("".join(t + "\n" for t in vocab.tokens), encoding="utf-8")
+    (folder / "tokens.txt").write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
     corpus_cfg = read_json(Path(corpus_uri) / "manifest.json")["config"]
     write_json(folder / "text.json", {"level": cfg.level, "normalize": corpus_cfg["normalize"],
                                       "lowercase": corpus_cfg["lowercase"], "tokenize": corpus_cfg["tokenize"]})
     dim, coverage = cfg.embeddings.dim, {}
     if embeddings_path:
-        dim, coverage = write_embedding_init(folder, vocab.tokens, Embeddings.open(embeddings_path), seed=cfg.train.seed)
-    write_json(folder / "model.json", {"num_tokens": len(vocab), "dim": dim, "freeze": cfg.embeddings.freeze,
+        dim, coverage = write_embedding_init(folder, tokens, Embeddings.open(embeddings_path), seed=cfg.train.seed)
+    write_json(folder / "model.json", {"num_tokens": len(tokens), "dim": dim, "freeze": cfg.embeddings.freeze,
                                        "encoder": cfg.encoder.model_dump(), "max_len": cfg.max_len,
                                        "cutoffs": cfg.adaptive_cutoffs if cfg.level == "word" else []})
     train_targets, dev_targets = targets["train"], targets["dev"]
     return {"train_sentences": len(train_rows), "dev_sentences": len(dev_rows), "train_tokens": len(train_targets),
-            "vocab_size": len(vocab), "embedding_coverage": coverage.get("coverage", 0.0),
+            "vocab_size": len(tokens), "embedding_coverage": coverage.get("coverage", 0.0),
             "unk_rate": float(np.mean(dev_targets == unk)) if len(dev_targets) else 0.0,
-            "unigram_perplexity": unigram_perplexity(train_targets, dev_targets, len(vocab))}
+            "unigram_perplexity": unigram_perplexity(train_targets, dev_targets, len(tokens))}
 
 
 def _targets(flat: np.ndarray, bos: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from seqpipe.core.errors import InputError
 from seqpipe.tasks.lm.task import build_model
 from seqpipe.models.language_model import sample, sequence_log_prob
 from seqpipe.core.paths import load_weights
+from seqpipe.data.subword import SubwordTokenizer
 from seqpipe.data.text import tokens_of
 
 
@@ -27,6 +28,7 @@ class LanguageModelFolder:
         self.model.load_state_dict(load_weights(folder / "model.pt"))
         self.model.eval()
         self.complete = is_complete(folder)
+        self.subword = SubwordTokenizer(folder / "subword.spm") if self.text["level"] == "subword" else None
 
     def predict(self, texts: list[str]) -> list[float]:
         """log P(text) of each text (the registered pyfunc's output)."""
@@ -34,7 +36,8 @@ class LanguageModelFolder:
 
     def tokenize(self, text: str) -> list[str]:
         level = "char" if self.text["level"] == "char" else self.text["tokenize"]
-        return tokens_of(text, self.text["normalize"], self.text["lowercase"], level)
+        tokens = tokens_of(text, self.text["normalize"], self.text["lowercase"], level)
+        return self.subword.tokenize(" ".join(tokens)) if self.subword else tokens
 
     def score(self, text: str) -> dict:
         """log P(sentence) in nats: each token given the ones before it, then <eos>."""
@@ -49,6 +52,8 @@ class LanguageModelFolder:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         banned = [self.index[t] for t in ("<pad>", "<unk>", "<bos>") if t in self.index]
         rows = sample(self.model, self.index["<bos>"], self.index["<eos>"], n, temperature, max_len, generator, banned)
+        if self.subword:
+            return [self.subword.detokenize(self.tokens[i] for i in row) for row in rows]
         joiner = "" if self.text["level"] == "char" else " "
         return [joiner.join(self.tokens[i] for i in row) for row in rows]
 

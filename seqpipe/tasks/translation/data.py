@@ -10,7 +10,8 @@ from seqpipe.core.artifacts import write_json
 from seqpipe.core.dataset import Reject
 from seqpipe.core.errors import InputError
 from seqpipe.data.vectors import Embeddings, write_embedding_init
-from seqpipe.tasks.translation.parallel_text import ParallelData, read_parallel, split_pairs, tokenize
+from seqpipe.tasks.translation.parallel_text import ParallelData, read_parallel, split_pairs
+from seqpipe.tasks.translation.tokenizers import resolve_level, train_tokenizers
 
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 
@@ -53,11 +54,13 @@ def read_split(cfg: TranslationConfig, files: ParallelFiles) -> ParallelData:
 
 def prepare(folder: Path, cfg: TranslationConfig, data: dict[str, ParallelData], embeddings: str | None):
     """Tokenise every split (over-long pairs rejected), build the vocabularies, write what workers read."""
+    level = resolve_level(cfg, data["train"].pairs)
+    tokenizers = train_tokenizers(folder, cfg, level, data["train"].pairs)
     tokens, rejects = {}, [r for d in data.values() for r in d.rejects]
     for name, split in data.items():
         tokens[name] = []
         for pair in split.pairs:
-            src, tgt = tokenize(pair.source, cfg.level), tokenize(pair.target, cfg.level)
+            src, tgt = tokenizers["source"].tokenize(pair.source), tokenizers["target"].tokenize(pair.target)
             if max(len(src), len(tgt)) > cfg.max_tokens:
                 rejects.append(Reject.of(pair.origin, pair.line, f"over-long: more than {cfg.max_tokens} tokens",
                                          f"{pair.source}\t{pair.target}"))
@@ -74,7 +77,7 @@ def prepare(folder: Path, cfg: TranslationConfig, data: dict[str, ParallelData],
     if embeddings:
         dim, _ = write_embedding_init(folder, source, Embeddings.open(embeddings), seed=cfg.train.seed)
     write_json(folder / "model.json", {
-        "level": cfg.level, "source_size": len(source), "target_size": len(target), "source_dim": dim,
+        "level": level, "source_size": len(source), "target_size": len(target), "source_dim": dim,
         "target_dim": cfg.embedding_dim, "freeze": cfg.embeddings.freeze, "encoder": cfg.encoder.model_dump(),
         "attention": cfg.attention})
     return tokens, rejects

@@ -11,7 +11,7 @@ from seqpipe.config import TranslationConfig
 from seqpipe.decoding.analysis import analyse
 from seqpipe.decoding.search import Hypothesis, beam_search, greedy
 from seqpipe.core.paths import load_weights
-from seqpipe.tasks.translation.task import BOS, EOS, Vocabularies, build_model, collate, corpus_scores
+from seqpipe.tasks.translation.task import BOS, EOS, Vocabularies, build_model, collate, corpus_scores, spread
 
 SWEEP = [(beam, alpha) for beam in (1, 3, 10) for alpha in (0.0, 0.7, 1.0)]
 
@@ -47,7 +47,7 @@ def evaluate_model(folder: Path, cfg: TranslationConfig, tokens: dict) -> dict:
     split = "test" if tokens.get("test") else "dev"
     examples = [{"src": vocab.encode_source(s), "tgt": vocab.encode_target(t), "ref": r} for s, t, r in tokens[split]]
     dev = [{"src": vocab.encode_source(s), "tgt": vocab.encode_target(t), "ref": r}
-           for s, t, r in tokens["dev"][: cfg.analysis_sentences]]
+           for s, t, r in spread(tokens["dev"], cfg.analysis_sentences)]
     max_len = cfg.max_tokens * 2
     metrics = {"evaluated_on": split}
     for name, beam in (("greedy", 0), ("beam", cfg.beam)):

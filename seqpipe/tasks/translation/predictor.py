@@ -5,7 +5,6 @@ import unicodedata
 from pathlib import Path
 
 from seqpipe.core.errors import InputError
-from seqpipe.tasks.translation.parallel_text import tokenize
 from seqpipe.tasks.translation.evaluate import decode, load_translator
 
 
@@ -22,9 +21,8 @@ class Translator:
 
     def translate(self, texts: list[str], beam: int = 5, alpha: float = 0.7, max_len: int = 200) -> list[str]:
         """Translations of raw texts: beam search (beam 0 = greedy) with length normalisation alpha."""
-        level = self.vocab.spec["level"]
         clean = [unicodedata.normalize("NFC", " ".join(t.split())) for t in texts]  # as the readers clean
-        examples = [{"src": self.vocab.encode_source(tokenize(t, level))} for t in clean]
+        examples = [{"src": self.vocab.encode_source(self.vocab.source_tokenizer.tokenize(t))} for t in clean]
         return [self.vocab.decode_target(ids) for ids in decode(self.model, examples, beam, alpha, max_len)]
 
 

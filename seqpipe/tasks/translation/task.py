@@ -1,7 +1,8 @@
 """The translation task of the shared training loop, and the model a folder holds.
 
 A prepared folder (written by `seqpipe.tasks.translation.stage`) holds source.txt and
-target.txt (the vocabularies, <pad> <unk> <bos> <eos> first), model.json, data.json
+target.txt (the vocabularies, <pad> <unk> <bos> <eos> first; at subword level beside each
+side's SentencePiece model, source.spm and target.spm), model.json, data.json
 (the token lists of every split) and, when pretrained vectors are used,
 embedding_init.npy (the source side).
 """
@@ -18,7 +19,7 @@ from seqpipe.decoding.search import greedy
 from seqpipe.models.embedding import word_embedding
 from seqpipe.models.seq2seq import Seq2Seq
 from seqpipe.training.loop import Task
-from seqpipe.tasks.translation.parallel_text import detokenize
+from seqpipe.tasks.translation.tokenizers import side_tokenizer
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
@@ -37,6 +38,8 @@ class Vocabularies:
         self.source_index = {t: i for i, t in enumerate(self.source)}
         self.target_index = {t: i for i, t in enumerate(self.target)}
         self.spec = json.loads((folder / "model.json").read_text())
+        self.source_tokenizer = side_tokenizer(folder, "source", self.spec["level"])
+        self.target_tokenizer = side_tokenizer(folder, "target", self.spec["level"])
 
     def encode_source(self, tokens: list[str]) -> list[int]:
         return [self.source_index.get(t, UNK) for t in tokens] or [UNK]
@@ -45,10 +48,10 @@ class Vocabularies:
         return [self.target_index.get(t, UNK) for t in tokens]
 
     def decode_target(self, ids: list[int]) -> str:
-        return detokenize([self.target[i] for i in ids], self.spec["level"])
+        return self.target_tokenizer.detokenize([self.target[i] for i in ids])
 
     def decode_source(self, ids: list[int]) -> str:
-        return detokenize([self.source[i] for i in ids], self.spec["level"])
+        return self.source_tokenizer.detokenize([self.source[i] for i in ids])
 
 
 def build_model(folder: Path, with_init: bool = True) -> Seq2Seq:
@@ -97,6 +100,13 @@ def corpus_scores(hypotheses: list[str], references: list[str]) -> dict:
             "exact_match": float(np.mean([h == r for h, r in zip(hypotheses, references)]))}
 
 
+def spread(examples: list, n: int) -> list:
+    """At most n examples taken evenly through the list (a dev file sorted by length stays represented)."""
+    if len(examples) <= n:
+        return examples
+    return [examples[i] for i in np.linspace(0, len(examples) - 1, n).round().astype(int)]
+
+
 def build_task(task_config: dict, device) -> Task:
     """Examples, batching, and dev BLEU of greedy translations after each epoch."""
     folder = Path(task_config["folder"])
@@ -110,7 +120,7 @@ def build_task(task_config: dict, device) -> Task:
         outputs = translate_greedy(model, dev, max_len)
         return [(vocab.decode_target(o), e["ref"]) for o, e in zip(outputs, dev)]
 
-    return Task(model=build_model(folder), train=examples["train"], dev=examples["dev"][: task_config["eval_sentences"]],
+    return Task(model=build_model(folder), train=examples["train"], dev=spread(examples["dev"], task_config["eval_sentences"]),
                 collate=collate, evaluate=evaluate,
                 summarize=lambda outcomes: corpus_scores([h for h, _ in outcomes], [r for _, r in outcomes]),
                 metric="bleu", mode="max", length=lambda e: len(e["src"]) + len(e["tgt"]))
