@@ -52,8 +52,7 @@ def stage_task(stage: str, cfg, inputs: StageInputs, runtime: RuntimeConfig, par
 
 def step(stage: str, cfg, inputs: StageInputs, config: PipelineConfig, run_id: str, name: str | None = None,
          register_as: str | None = None) -> tuple:
-    task_name = name or stage
-    return stage_task.with_options(name=task_name, retries=2 if stage in ("ingest", "vocab") else 1)(
+    return stage_task.with_options(name=name or stage, retries=2 if stage in ("ingest", "vocab") else 1)(
         stage, cfg, inputs, config.runtime, run_id, config.promotion, name, register_as)
 
 

@@ -76,3 +76,8 @@ def read_bytes(path: Path) -> bytes:
             return f.read()
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as err:
         raise InputError(f"{path}: cannot be read: {err}") from None
+
+
+def open_for_writing(path: Path):
+    """A text file opened for writing, compressed by its suffix like read_bytes reads it."""
+    return OPENERS.get(path.suffix.lower(), open)(path, "wt", encoding="utf-8", newline="\n")

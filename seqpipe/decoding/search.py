@@ -82,32 +82,31 @@ def greedy(model: StepModel, src: Tensor, src_lengths: Tensor, bos: int, eos: in
     prev = torch.full((batch,), bos, dtype=torch.long, device=device)
     total = torch.zeros(batch, dtype=torch.float64, device=device)
     sentence = torch.arange(batch, device=device)  # the sentence of each row still decoded
-    steps = []  # per step: (the rows' sentences, their tokens, their attention)
-    for _ in range(max_len):
+    tokens = torch.full((batch, max_len), eos, dtype=torch.long, device=device)
+    weights = None
+    for t in range(max_len):
         log_probs, state = model.step(prev, state)
         best, prev = log_probs.max(dim=-1)
         total.index_add_(0, sentence, best.double())
-        if return_attention and "attention" not in state:
-            raise ValueError("return_attention=True but the model's state holds no 'attention'")
-        steps.append((sentence, prev, state["attention"] if return_attention else None))
+        tokens[sentence, t] = prev
+        if return_attention:
+            if "attention" not in state:
+                raise ValueError("return_attention=True but the model's state holds no 'attention'")
+            if weights is None:
+                weights = state["attention"].new_zeros(batch, max_len, state["attention"].size(-1))
+            weights[sentence, t] = state["attention"]
         alive = prev != eos
         if not alive.all():
             keep = alive.nonzero().squeeze(1)
             state, prev, sentence = select(state, keep), prev[keep], sentence[keep]
             if not len(sentence):
                 break
-    rows, weights = [[] for _ in range(batch)], [[] for _ in range(batch)]
-    for ids, tokens, attention in steps:
-        for j, (i, token) in enumerate(zip(ids.tolist(), tokens.tolist())):
-            rows[i].append(token)
-            if attention is not None:
-                weights[i].append(attention[j])
     out = []
-    for i, row in enumerate(rows):
-        tokens, ended = _cut(row, eos)
+    for i, row in enumerate(tokens.tolist()):
+        cut, ended = _cut(row, eos)
         log_prob = float(total[i])
-        out.append(Hypothesis(tokens, log_prob, log_prob, torch.stack(weights[i]) if return_attention and weights[i]
-                              else None, ended))
+        out.append(Hypothesis(cut, log_prob, log_prob, None if weights is None else weights[i, :len(cut) + ended],
+                              ended))
     return out
 
 

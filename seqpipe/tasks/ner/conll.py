@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from seqpipe.core.errors import InputError
-from seqpipe.core.dataset import OPENERS, Reject, enforce_reject_policy, read_bytes
+from seqpipe.core.dataset import Reject, enforce_reject_policy, open_for_writing, read_bytes
 from seqpipe.tasks.ner import schemes
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -237,8 +237,7 @@ def _convert(raw: _RawSentence, path: Path, token_column: int, tag_column: int, 
 def write_conll(path: str | Path, sentences: Iterable) -> Path:
     """Write (tokens, tags) pairs (or Sentence objects) as "token tag" lines, a blank line between."""
     path = Path(path)
-    opener = OPENERS.get(path.suffix.lower(), open)
-    with opener(path, "wt", encoding="utf-8", newline="\n") as f:
+    with open_for_writing(path) as f:
         for number, item in enumerate(sentences, start=1):
             tokens, tags = (item.tokens, item.tags) if isinstance(item, Sentence) else item
             if len(tokens) != len(tags):

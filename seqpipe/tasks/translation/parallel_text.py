@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from seqpipe.core.errors import InputError
-from seqpipe.core.dataset import OPENERS, Reject, enforce_reject_policy, read_bytes
+from seqpipe.core.dataset import OPENERS, Reject, enforce_reject_policy, open_for_writing, read_bytes
 
 UTF8_BOM = b"\xef\xbb\xbf"
 TABLE_FORMATS = {".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -382,8 +382,7 @@ def split_pairs(pairs: list, dev_fraction: float, seed: int) -> tuple[list, list
 def write_parallel_tsv(path: str | Path, pairs: Iterable) -> Path:
     """Write (source, target) pairs (or Pair objects) as "source<TAB>target" lines, no header."""
     path = Path(path)
-    opener = OPENERS.get(path.suffix.lower(), open)
-    with opener(path, "wt", encoding="utf-8", newline="\n") as f:
+    with open_for_writing(path) as f:
         for number, item in enumerate(pairs, start=1):
             source, target = (item.source, item.target) if isinstance(item, Pair) else item
             for side, text in (("source", source), ("target", target)):
