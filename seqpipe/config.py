@@ -243,7 +243,7 @@ class TranslationConfig(Strict):
     level: Literal["auto", "word", "subword", "char"] = Field(
         "auto", description="Token level of both sides: subword units (SentencePiece, one model per side, trained on "
         "the training pairs) when the words are too many (auto_subword_types), else words; the date demo uses char.")
-    subword: SubwordConfig = Field(default_factory=SubwordConfig)
+    subword: SubwordConfig = Field(default_factory=lambda: SubwordConfig(vocab_size=4000))
     auto_subword_types: int = Field(5000, ge=1, description="level auto: subword units when a side of the training "
                                     "pairs has more word types than this, else words.")
     max_chars: int = Field(1000, ge=1, description="Pairs with a longer side are rejected as over-long.")
@@ -257,6 +257,11 @@ class TranslationConfig(Strict):
                                "pretrained vectors when they are used).")
     attention: Literal["additive", "multiplicative"] = Field("additive", description="Bahdanau (additive) or "
                                                                "Luong (multiplicative) attention.")
+    decoder: Literal["bahdanau", "luong"] = Field("luong", description="luong: attend after the decoder RNN's step "
+        "(teacher forcing runs the RNN over the whole target in one call, several times faster); bahdanau: attend "
+        "before it and feed the context into the RNN (one step at a time).")
+    tie_embeddings: bool = Field(True, description="The output layer shares the target embedding's weights (the "
+                                 "readout has embedding_dim units).")
     beam: int = Field(5, ge=1, description="Beam width for evaluation and `seqpipe translate`.")
     alpha: float = Field(0.7, ge=0, description="Length normalisation: score = log P / T^alpha (0 = none, 1 = mean).")
     eval_sentences: int = Field(1000, ge=1, description="Dev sentences translated (greedy) after each epoch for BLEU.")

@@ -1,10 +1,20 @@
-"""Encoder-decoder with attention (Bahdanau et al. 2015), trained with teacher forcing.
+"""Encoder-decoder with attention, trained with teacher forcing.
 
 The bidirectional encoder turns the source into annotations a<t'>; the decoder's first
-state comes from the encoder's final states. At step t the decoder attends from its
-previous state s<t-1> to the annotations (context c<t>), reads [y<t-1>; c<t>] and
-predicts y<t> from [s<t>; c<t>]. `start` and `step` expose one decoder step for the
-searches in seqpipe.decoding: every tensor of a state has the batch as dimension 0.
+state comes from the encoder's final states. Two decoders (`decoder`):
+
+- "bahdanau" (Bahdanau et al. 2015): at step t the decoder attends from its previous state
+  s<t-1> (context c<t>), reads [y<t-1>; c<t>] and predicts y<t> from [s<t>; c<t>]. The
+  context feeds the recurrence, so training runs the decoder one step at a time.
+- "luong" (Luong et al. 2015, global attention without input feeding): the decoder reads
+  y<t-1> alone, then attends from its new state s<t> and predicts y<t> from [s<t>; c<t>].
+  Teacher forcing then runs the recurrence over the whole target in one call and the
+  attention of every step in one batched product: several times fewer operations to launch.
+
+With `tied` the readout has the target embedding's size and the output layer shares the
+target embedding's weights (Press & Wolf 2017): a smaller vocabulary-sized product, fewer
+parameters. `start` and `step` expose one decoder step for the searches in
+seqpipe.decoding: every tensor of a state has the batch as dimension 0.
 """
 from __future__ import annotations
 
@@ -18,19 +28,25 @@ from seqpipe.models.encoders import CELLS, RecurrentEncoder
 class Seq2Seq(nn.Module):
     def __init__(self, source_embedding: nn.Embedding, target_embedding: nn.Embedding, cell: str = "gru",
                  hidden: int = 256, layers: int = 1, dropout: float = 0.2, attention: str = "additive",
-                 bidirectional: bool = True):
+                 bidirectional: bool = True, decoder: str = "bahdanau", tied: bool = False):
         super().__init__()
+        if decoder not in ("bahdanau", "luong"):
+            raise ValueError(f"unknown decoder {decoder!r}: bahdanau or luong")
         self.source_embedding, self.target_embedding = source_embedding, target_embedding
         self.encoder = RecurrentEncoder(source_embedding.embedding_dim, cell, hidden, layers, bidirectional, dropout)
         memory = self.encoder.output_size
         self.bridge = nn.Linear(memory, hidden * layers)
         self.attention = Attention(hidden, memory, attention, hidden)
-        self.decoder = CELLS[cell](target_embedding.embedding_dim + memory, hidden, num_layers=layers,
+        feeds_context = memory if decoder == "bahdanau" else 0
+        self.decoder = CELLS[cell](target_embedding.embedding_dim + feeds_context, hidden, num_layers=layers,
                                    batch_first=True, dropout=dropout if layers > 1 else 0.0)
-        self.readout = nn.Linear(hidden + memory, hidden)
-        self.output = nn.Linear(hidden, target_embedding.num_embeddings)
+        readout = target_embedding.embedding_dim if tied else hidden
+        self.readout = nn.Linear(hidden + memory, readout)
+        self.output = nn.Linear(readout, target_embedding.num_embeddings)
+        if tied:
+            self.output.weight = target_embedding.weight
         self.dropout = nn.Dropout(dropout)
-        self.cell, self.layers, self.hidden = cell, layers, hidden
+        self.cell, self.layers, self.hidden, self.kind = cell, layers, hidden, decoder
 
     def start(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict:
         """Encode the sources: annotations, their keys, the padding mask and the decoder's first state."""
@@ -42,19 +58,29 @@ class Seq2Seq(nn.Module):
             state["cell"] = torch.zeros_like(state["hidden"])
         return state
 
-    def _readout(self, embedded: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
-        """One decoder step from the embedded previous tokens (N, E): the readout (N, H) and the new state."""
-        context, alpha = self.attention(state["hidden"][:, -1], state["keys"], state["memory"], state["mask"])
-        inputs = torch.cat([embedded, context], dim=-1).unsqueeze(1)
+    def _recur(self, inputs: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """The decoder RNN over inputs (N, T, I) from the state's (N, layers, H) rows: outputs (N, T, H), new state."""
         rnn_state = state["hidden"].transpose(0, 1).contiguous()
         if self.cell == "lstm":
             rnn_state = (rnn_state, state["cell"].transpose(0, 1).contiguous())
-        output, rnn_state = self.decoder(inputs, rnn_state)
-        new = {**state, "attention": alpha}
+        outputs, rnn_state = self.decoder(inputs, rnn_state)
+        new = dict(state)
         if self.cell == "lstm":
             rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)
         new["hidden"] = rnn_state.transpose(0, 1)
-        return torch.tanh(self.readout(torch.cat([output.squeeze(1), context], dim=-1))), new
+        return outputs, new
+
+    def _readout(self, embedded: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """One decoder step from the embedded previous tokens (N, E): the readout (N, R) and the new state."""
+        if self.kind == "bahdanau":
+            context, alpha = self.attention(state["hidden"][:, -1], state["keys"], state["memory"], state["mask"])
+            output, state = self._recur(torch.cat([embedded, context], dim=-1).unsqueeze(1), state)
+            query = output.squeeze(1)
+        else:
+            output, state = self._recur(embedded.unsqueeze(1), state)
+            query = output.squeeze(1)
+            context, alpha = self.attention(query, state["keys"], state["memory"], state["mask"])
+        return torch.tanh(self.readout(torch.cat([query, context], dim=-1))), {**state, "attention": alpha}
 
     def step(self, prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """One search step from tokens prev (N,): next-token log-probabilities (N, V) and the new state."""
@@ -68,10 +94,16 @@ class Seq2Seq(nn.Module):
         vocabulary-sized product, most of the cost) runs once, on the real target positions only."""
         state = self.start(src, src_lengths)
         embedded = self.dropout(self.target_embedding(tgt_in))
-        readouts = []
-        for t in range(tgt_in.size(1)):
-            readout, state = self._readout(embedded[:, t], state)
-            readouts.append(readout)
+        if self.kind == "bahdanau":
+            readouts = []
+            for t in range(tgt_in.size(1)):
+                readout, state = self._readout(embedded[:, t], state)
+                readouts.append(readout)
+            readouts = torch.stack(readouts, dim=1)
+        else:  # every step's query is known before attending: one recurrent call, one attention
+            queries, _ = self._recur(embedded, state)
+            context, _ = self.attention(queries, state["keys"], state["memory"], state["mask"])
+            readouts = torch.tanh(self.readout(torch.cat([queries, context], dim=-1)))
         mask = tgt_out != 0
-        logits = self.output(self.dropout(torch.stack(readouts, dim=1)[mask]))
+        logits = self.output(self.dropout(readouts[mask]))
         return nn.functional.cross_entropy(logits, tgt_out[mask]), int(mask.sum())
