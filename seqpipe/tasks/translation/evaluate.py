@@ -11,7 +11,8 @@ from seqpipe.config import TranslationConfig
 from seqpipe.decoding.analysis import analyse
 from seqpipe.decoding.search import Hypothesis, beam_search, greedy
 from seqpipe.core.paths import load_weights
-from seqpipe.tasks.translation.task import BOS, EOS, Vocabularies, build_model, collate, corpus_scores, spread
+from seqpipe.tasks.translation.task import (BOS, EOS, Vocabularies, build_model, collate, corpus_scores, length_batches,
+                                            spread)
 
 SWEEP = [(beam, alpha) for beam in (1, 3, 10) for alpha in (0.0, 0.7, 1.0)]
 
@@ -24,16 +25,19 @@ def load_translator(folder: Path):
 
 def decode_hypotheses(model, examples: list[dict], beam: int, alpha: float, max_len: int,
                       batch_size: int = 64) -> list[Hypothesis]:
-    """Best hypothesis per example: greedy when beam is 0, else batched beam search."""
-    out = []
+    """Best hypothesis per example (in their order): greedy when beam is 0, else batched beam search,
+    over batches of similar source length."""
+    out: list = [None] * len(examples)
     with torch.no_grad():
-        for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start:start + batch_size], training=False)
+        for indices in length_batches(examples, batch_size):
+            batch = collate([examples[i] for i in indices], training=False)
             if beam == 0:
-                out += greedy(model, batch["src"], batch["src_lengths"], BOS, EOS, max_len)
+                found = greedy(model, batch["src"], batch["src_lengths"], BOS, EOS, max_len)
             else:
-                found = beam_search(model, batch["src"], batch["src_lengths"], BOS, EOS, beam, alpha, max_len)
-                out += [hyps[0] for hyps in found]
+                found = [hyps[0] for hyps in beam_search(model, batch["src"], batch["src_lengths"], BOS, EOS, beam,
+                                                         alpha, max_len)]
+            for i, hypothesis in zip(indices, found):
+                out[i] = hypothesis
     return out
 
 

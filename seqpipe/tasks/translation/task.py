@@ -62,7 +62,7 @@ def build_model(folder: Path, with_init: bool = True) -> Seq2Seq:
     target = word_embedding(spec["target_size"], spec["target_dim"])
     enc = spec["encoder"]
     return Seq2Seq(source, target, enc["cell"], enc["hidden"], enc["layers"], enc["dropout"], spec["attention"],
-                   enc["bidirectional"])
+                   enc["bidirectional"], spec.get("decoder", "bahdanau"), spec.get("tied", False))
 
 
 def pad(rows: list[list[int]]) -> torch.Tensor:
@@ -81,13 +81,21 @@ def collate(examples: list[dict], training: bool = True) -> dict:
     return batch
 
 
+def length_batches(examples: list[dict], batch_size: int) -> list[list[int]]:
+    """Indices of the examples in batches of similar source length, for decoding: a batch
+    then holds fewer padded positions, and its sentences tend to end at similar steps."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["src"]))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def translate_greedy(model: Seq2Seq, examples: list[dict], max_len: int, batch_size: int = 64) -> list[list[int]]:
-    out = []
+    out: list = [None] * len(examples)
     device = next(model.parameters()).device
-    for start in range(0, len(examples), batch_size):
-        batch = collate(examples[start:start + batch_size], training=False)
+    for indices in length_batches(examples, batch_size):
+        batch = collate([examples[i] for i in indices], training=False)
         hyps = greedy(model, batch["src"].to(device), batch["src_lengths"].to(device), BOS, EOS, max_len)
-        out += [h.tokens for h in hyps]
+        for i, h in zip(indices, hyps):
+            out[i] = h.tokens
     return out
 
 
