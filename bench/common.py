@@ -22,29 +22,41 @@ def machine() -> dict:
 
 
 class PeakMemory:
-    """Samples the resident memory of this process and all its descendants (Ray workers too)."""
+    """Samples the memory of this process and all its descendants (Ray workers too).
+
+    Two totals: the sum of resident sizes (RSS), which counts a page shared by several
+    processes (torch's libraries, Ray's object store) once per process, and the sum of
+    proportional sizes (PSS: a shared page split between the processes sharing it), which
+    adds up to what the process tree takes from the machine.
+    """
 
     def __init__(self, interval: float = 0.2):
         import psutil
 
-        self.me, self.interval, self.peak, self._stop = psutil.Process(), interval, 0, threading.Event()
+        self.me, self.interval, self._stop = psutil.Process(), interval, threading.Event()
+        self.peak = self.peak_pss = 0
 
-    def _total(self) -> int:
-        total = 0
+    def _totals(self) -> tuple[int, int]:
+        rss = pss = 0
         for proc in [self.me, *self.me.children(recursive=True)]:
             try:
-                total += proc.memory_info().rss
+                info = proc.memory_full_info()
+                rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
             except Exception:  # a process that ended between listing and reading
                 pass
-        return total
+        return rss, pss
+
+    def _sample(self) -> None:
+        rss, pss = self._totals()
+        self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._total())
+            self._sample()
             time.sleep(self.interval)
 
     def __enter__(self) -> "PeakMemory":
-        self.peak = self._total()
+        self._sample()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -55,7 +67,13 @@ class PeakMemory:
 
     @property
     def peak_mb(self) -> float:
+        """Peak of the RSS sum, MiB."""
         return round(self.peak / 2**20, 1)
+
+    @property
+    def peak_pss_mb(self) -> float:
+        """Peak of the PSS sum, MiB (what the tree takes from the machine)."""
+        return round(self.peak_pss / 2**20, 1)
 
 
 def write_json(path: str | None, figures: dict) -> None:

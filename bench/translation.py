@@ -68,12 +68,14 @@ def main() -> None:
                "beam_fault_fraction": m["beam_search_fault_fraction"], "model_fault_fraction": m["beam_model_fault_fraction"],
                "beam_errors": m["beam_errors"], "beam_analysis_alpha": m["beam_analysis_alpha"], "train_tokens_per_s": m["train_tokens_per_s"], "epochs": m["epochs"],
                "sweep": {k[11:]: v for k, v in m.items() if k.startswith("sweep_bleu_")},
-               "wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": memory.peak_mb, "machine": machine()}
+               "wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": memory.peak_mb,
+               "peak_pss_mb": memory.peak_pss_mb, "machine": machine()}
     print(f"training: {m['train_tokens_per_s']:,.0f} tokens/s over {m['epochs']} epochs; beam batched speed-up "
           f"{figures['beam_batched_speedup']:.1f}x; beam errors {m['beam_errors']} of {m['beam_sentences']} dev "
           f"sentences, search at fault {m['beam_search_fault_fraction']:.0%}, model at fault "
           f"{m['beam_model_fault_fraction']:.0%} (compared on log P / T^alpha, alpha {m['beam_analysis_alpha']:g}, "
-          f"the objective the beam search maximised)")
+          f"the objective the beam search maximised); peak memory of the driver and Ray's processes "
+          f"{memory.peak_pss_mb:,.0f} MiB PSS ({memory.peak_mb:,.0f} MiB summed RSS)")
     write_json(args.json, figures)
 
 
