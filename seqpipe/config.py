@@ -258,7 +258,7 @@ class TranslationConfig(Strict):
     attention: Literal["additive", "multiplicative"] = Field("additive", description="Bahdanau (additive) or "
                                                                "Luong (multiplicative) attention.")
     decoder: Literal["bahdanau", "luong"] = Field("luong", description="luong: attend after the decoder RNN's step "
-        "(teacher forcing runs the RNN over the whole target in one call, several times faster); bahdanau: attend "
+        "(teacher forcing runs the RNN over the whole target in one call: a faster step); bahdanau: attend "
         "before it and feed the context into the RNN (one step at a time).")
     tie_embeddings: bool = Field(True, description="The output layer shares the target embedding's weights (the "
                                  "readout has embedding_dim units).")

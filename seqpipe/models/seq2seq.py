@@ -9,7 +9,7 @@ state comes from the encoder's final states. Two decoders (`decoder`):
 - "luong" (Luong et al. 2015, global attention without input feeding): the decoder reads
   y<t-1> alone, then attends from its new state s<t> and predicts y<t> from [s<t>; c<t>].
   Teacher forcing then runs the recurrence over the whole target in one call and the
-  attention of every step in one batched product: several times fewer operations to launch.
+  attention of every step in one batched product: far fewer operations to launch.
 
 With `tied` the readout has the target embedding's size and the output layer shares the
 target embedding's weights (Press & Wolf 2017): a smaller vocabulary-sized product, fewer
