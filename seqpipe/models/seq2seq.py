@@ -75,11 +75,10 @@ class Seq2Seq(nn.Module):
         if self.kind == "bahdanau":
             context, alpha = self.attention(state["hidden"][:, -1], state["keys"], state["memory"], state["mask"])
             output, state = self._recur(torch.cat([embedded, context], dim=-1).unsqueeze(1), state)
-            query = output.squeeze(1)
         else:
             output, state = self._recur(embedded.unsqueeze(1), state)
-            query = output.squeeze(1)
-            context, alpha = self.attention(query, state["keys"], state["memory"], state["mask"])
+            context, alpha = self.attention(output.squeeze(1), state["keys"], state["memory"], state["mask"])
+        query = output.squeeze(1)
         return torch.tanh(self.readout(torch.cat([query, context], dim=-1))), {**state, "attention": alpha}
 
     def step(self, prev: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:

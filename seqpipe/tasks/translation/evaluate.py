@@ -9,10 +9,10 @@ import torch
 
 from seqpipe.config import TranslationConfig
 from seqpipe.decoding.analysis import analyse
-from seqpipe.decoding.search import Hypothesis, beam_search, greedy
+from seqpipe.decoding.search import greedy
 from seqpipe.core.paths import load_weights
-from seqpipe.tasks.translation.task import (BOS, EOS, Vocabularies, build_model, collate, corpus_scores, length_batches,
-                                            spread)
+from seqpipe.tasks.translation.task import (BOS, EOS, Vocabularies, build_model, collate, corpus_scores,
+                                            decode_hypotheses, spread)
 
 SWEEP = [(beam, alpha) for beam in (1, 3, 10) for alpha in (0.0, 0.7, 1.0)]
 
@@ -21,24 +21,6 @@ def load_translator(folder: Path):
     model = build_model(folder, with_init=False)
     model.load_state_dict(load_weights(folder / "model.pt"))
     return model.eval(), Vocabularies(folder)
-
-
-def decode_hypotheses(model, examples: list[dict], beam: int, alpha: float, max_len: int,
-                      batch_size: int = 64) -> list[Hypothesis]:
-    """Best hypothesis per example (in their order): greedy when beam is 0, else batched beam search,
-    over batches of similar source length."""
-    out: list = [None] * len(examples)
-    with torch.no_grad():
-        for indices in length_batches(examples, batch_size):
-            batch = collate([examples[i] for i in indices], training=False)
-            if beam == 0:
-                found = greedy(model, batch["src"], batch["src_lengths"], BOS, EOS, max_len)
-            else:
-                found = [hyps[0] for hyps in beam_search(model, batch["src"], batch["src_lengths"], BOS, EOS, beam,
-                                                         alpha, max_len)]
-            for i, hypothesis in zip(indices, found):
-                out[i] = hypothesis
-    return out
 
 
 def decode(model, examples: list[dict], beam: int, alpha: float, max_len: int, batch_size: int = 64) -> list[list[int]]:

@@ -15,7 +15,7 @@ import numpy as np
 import sacrebleu
 import torch
 
-from seqpipe.decoding.search import greedy
+from seqpipe.decoding.search import Hypothesis, beam_search, greedy
 from seqpipe.models.embedding import word_embedding
 from seqpipe.models.seq2seq import Seq2Seq
 from seqpipe.training.loop import Task
@@ -81,21 +81,25 @@ def collate(examples: list[dict], training: bool = True) -> dict:
     return batch
 
 
-def length_batches(examples: list[dict], batch_size: int) -> list[list[int]]:
-    """Indices of the examples in batches of similar source length, for decoding: a batch
-    then holds fewer padded positions, and its sentences tend to end at similar steps."""
+def decode_hypotheses(model: Seq2Seq, examples: list[dict], beam: int, alpha: float, max_len: int,
+                      batch_size: int = 64) -> list[Hypothesis]:
+    """Best hypothesis per example, in their order: greedy when beam is 0, else batched beam
+    search. Batches hold sources of similar length: fewer padded positions, and sentences
+    that tend to end at similar steps."""
     order = sorted(range(len(examples)), key=lambda i: len(examples[i]["src"]))
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-def translate_greedy(model: Seq2Seq, examples: list[dict], max_len: int, batch_size: int = 64) -> list[list[int]]:
     out: list = [None] * len(examples)
     device = next(model.parameters()).device
-    for indices in length_batches(examples, batch_size):
-        batch = collate([examples[i] for i in indices], training=False)
-        hyps = greedy(model, batch["src"].to(device), batch["src_lengths"].to(device), BOS, EOS, max_len)
-        for i, h in zip(indices, hyps):
-            out[i] = h.tokens
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            indices = order[start:start + batch_size]
+            batch = collate([examples[i] for i in indices], training=False)
+            src, lengths = batch["src"].to(device), batch["src_lengths"].to(device)
+            if beam == 0:
+                found = greedy(model, src, lengths, BOS, EOS, max_len)
+            else:
+                found = [hyps[0] for hyps in beam_search(model, src, lengths, BOS, EOS, beam, alpha, max_len)]
+            for i, hypothesis in zip(indices, found):
+                out[i] = hypothesis
     return out
 
 
@@ -125,8 +129,8 @@ def build_task(task_config: dict, device) -> Task:
     max_len = task_config["max_decode_len"]
 
     def evaluate(model, dev):
-        outputs = translate_greedy(model, dev, max_len)
-        return [(vocab.decode_target(o), e["ref"]) for o, e in zip(outputs, dev)]
+        outputs = decode_hypotheses(model, dev, 0, 0.0, max_len)
+        return [(vocab.decode_target(o.tokens), e["ref"]) for o, e in zip(outputs, dev)]
 
     return Task(model=build_model(folder), train=examples["train"], dev=spread(examples["dev"], task_config["eval_sentences"]),
                 collate=collate, evaluate=evaluate,
