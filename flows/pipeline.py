@@ -106,9 +106,9 @@ def stage_runs(stage: str, config: PipelineConfig, downstream: list[str]) -> lis
 
 
 def fusion_lm(config: PipelineConfig, summary: dict) -> str | None:
-    """The speech stage's fusion LM: the configured folder, or with "auto" the corpus's character LM."""
+    """With speech.fusion_lm "auto", the corpus's character LM; otherwise the stage resolves its own."""
     if config.speech.fusion_lm != "auto":
-        return config.speech.fusion_lm
+        return None
     return summary.get("lm-char", summary.get("lm", {})).get("uri")
 
 

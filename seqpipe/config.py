@@ -276,7 +276,8 @@ class TranslationConfig(Strict):
 class SpeechConfig(Strict):
     train_manifest: str | None = Field(None, description="CSV/TSV/JSONL/Parquet manifest (path, transcript[, speaker, "
                                        "duration]) or a folder of recordings; null = the synthesised demo voices.")
-    dev_manifest: str | None = Field(None, description="null = dev_fraction of the training utterances.")
+    dev_manifest: str | None = Field(None, description="null = dev_fraction of the training utterances (whole "
+                                     "speakers when the manifest names them).")
     test_manifest: str | None = None
     dev_fraction: float = Field(0.1, gt=0, lt=1)
     path_field: str = "path"
@@ -296,16 +297,25 @@ class SpeechConfig(Strict):
     freq_width: int = Field(15, ge=0)
     time_masks: int = Field(2, ge=0, description="SpecAugment: time spans masked per utterance (each at most 1/5).")
     time_width: int = Field(40, ge=0)
+    speed_perturb: float = Field(0.1, ge=0, lt=1, description="Training plays each batch up to this much faster "
+                                 "or slower (frames resampled in time).")
+    freq_warp: float = Field(0.1, ge=0, lt=1, description="Training stretches each utterance's mel axis by up to "
+                             "this much (a longer or shorter vocal tract, VTLP).")
     beam: int = Field(16, ge=1, description="Prefix beam search width.")
     beam_prune: float = Field(-5.0, le=0, description="Labels with a frame log-probability below this are not tried "
                               "as extensions (the best `beam` always are).")
     lm_alpha: float = Field(0.5, ge=0, description="Weight of the character LM in shallow fusion.")
     lm_beta: float = Field(1.0, description="Bonus per emitted character (offsets the LM's preference for short output).")
-    beam_utterances: int = Field(300, ge=1, description="Test utterances decoded with beam search (greedy: all); "
-                                 "the prefix search runs in Python, about a second per utterance.")
-    fusion_lm: str | None = Field("auto", description="A character-level lm-<hash> folder for fusion; 'auto' = the "
-                                  "pipeline's character LM (trained on the corpus); null = no LM.")
-    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig(cell="gru", layers=3, dropout=0.2))
+    beam_utterances: int = Field(300, ge=1, description="Test utterances decoded by every decoder (spread evenly "
+                                 "through the test set), and dev utterances that tune the fusion weights; the "
+                                 "prefix search runs in Python.")
+    fusion_lm: str | None = Field("transcripts", description="The character LM of shallow fusion: 'transcripts' = "
+                                  "an n-gram LM of the training transcripts; a text file = one of that text; a "
+                                  "character-level lm-<hash> folder; 'auto' = the pipeline's corpus LM; null = none.")
+    lm_order: int = Field(6, ge=1, description="Characters per n-gram of the fitted fusion LM.")
+    lm_tune: bool = Field(True, description="Choose lm_alpha and lm_beta on the dev set (from a grid with the "
+                          "configured pair and no LM), so beam + LM is never worse than beam on dev (WER).")
+    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig(cell="gru", layers=2, dropout=0.2))
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=16, epochs=60, patience=5))
 
 

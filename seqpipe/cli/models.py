@@ -134,7 +134,8 @@ def finetune_speech(
                                         "(default: the synthesised demo voices)."),
     dev: Optional[str] = typer.Option(None, help="Validation manifest (default: part of train)."),
     test: Optional[str] = typer.Option(None, help="Test manifest."),
-    lm: Optional[str] = typer.Option(None, help="A character-level lm-<hash> folder for shallow fusion."),
+    lm: Optional[str] = typer.Option(None, help="A character-level lm-<hash> folder for shallow fusion "
+                                     "(default: speech.fusion_lm, an n-gram LM of the training transcripts)."),
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
 ):
@@ -145,8 +146,7 @@ def finetune_speech(
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": train, "dev_manifest": dev,
                                                          "test_manifest": test}.items() if v})
     sp = with_demo_data(sp, cfg.runtime.state_dir, cfg.demo)
-    fusion = lm or (sp.fusion_lm if sp.fusion_lm not in (None, "auto") else None)
-    result = _finetune(cfg, "speech", sp, lm=fusion)
+    result = _finetune(cfg, "speech", sp, lm=lm)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} recogniser: CER greedy {m['cer_greedy']:.2%}, "
                   f"beam {m['cer_beam']:.2%}" + (f", beam + LM {m['cer_beam_lm']:.2%}" if "cer_beam_lm" in m else ""))

@@ -2,8 +2,11 @@
 
 An optional convolutional front end subsamples time (stride 2 per layer), stacked
 bidirectional GRU/LSTM layers read the frames, and a linear layer scores the alphabet
-plus the CTC blank (id 0). Training masks random frequency bands and time spans of
-the features (SpecAugment, Park et al. 2019) and minimises torch's CTC loss.
+plus the CTC blank (id 0). Training perturbs the voice in the feature domain — each
+batch played faster or slower (the frames resampled in time) and each utterance's mel axis
+stretched, as a longer or shorter vocal tract would (VTLP, Jaitly & Hinton 2013) — masks
+random frequency bands and time spans (SpecAugment, Park et al. 2019) and minimises torch's
+CTC loss.
 """
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from seqpipe.models.encoders import RecurrentEncoder
 class AcousticModel(nn.Module):
     def __init__(self, n_mels: int, num_labels: int, conv_layers: int = 2, conv_channels: int = 32,
                  cell: str = "gru", hidden: int = 256, layers: int = 3, dropout: float = 0.2,
-                 freq_masks: int = 2, freq_width: int = 15, time_masks: int = 2, time_width: int = 40):
-        """num_labels: the alphabet plus the blank; conv_layers 0 = no front end (no subsampling)."""
+                 freq_masks: int = 2, freq_width: int = 15, time_masks: int = 2, time_width: int = 40,
+                 speed_perturb: float = 0.0, freq_warp: float = 0.0):
+        """num_labels: the alphabet plus the blank; conv_layers 0 = no front end (no subsampling);
+        speed_perturb, freq_warp: the largest relative tempo change and mel-axis stretch in training."""
         super().__init__()
         convs, channels, width = [], 1, n_mels
         for _ in range(conv_layers):
@@ -29,6 +34,7 @@ class AcousticModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(self.encoder.output_size, num_labels)
         self.masks = (freq_masks, freq_width, time_masks, time_width)
+        self.perturbation = (speed_perturb, freq_warp)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         for _ in range(len(self.front) // 2):
@@ -46,12 +52,36 @@ class AcousticModel(nn.Module):
     def forward(self, features, lengths, targets, target_lengths) -> tuple[torch.Tensor, int]:
         """CTC loss per output frame (summed over the batch, divided by its frames) and the frame count."""
         if self.training:
+            features, lengths = perturb_voice(features, lengths, *self.perturbation)
             features = spec_augment(features, lengths, *self.masks)
         log_probs, out_lengths = self.log_probs(features, lengths)
         loss = nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths,
                                       blank=0, reduction="sum", zero_infinity=True)
         frames = int(out_lengths.sum())
         return loss / frames, frames
+
+
+def perturb_voice(features: torch.Tensor, lengths: torch.Tensor, speed: float,
+                  warp: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch resampled in time by one factor in [1 - speed, 1 + speed] (lengths follow), and
+    each utterance's mel bins read at f * a for its own a in [1 - warp, 1 + warp] (linear
+    interpolation; bins past the top repeat the last one)."""
+    batch, frames, n_mels = features.shape
+    if speed > 0 and frames > 1:
+        factor = 1.0 + speed * (2 * float(torch.rand(())) - 1)
+        new_frames = max(1, round(frames / factor))
+        features = nn.functional.interpolate(features.transpose(1, 2), size=new_frames, mode="linear",
+                                             align_corners=False).transpose(1, 2)
+        lengths = (lengths.float() * new_frames / frames).round().long().clamp(1, new_frames)
+    if warp > 0:
+        scale = 1.0 + warp * (2 * torch.rand(batch, 1, device=features.device) - 1)
+        source = (torch.arange(n_mels, device=features.device) * scale).clamp(max=n_mels - 1)  # (B, F)
+        low = source.floor().long()
+        high = (low + 1).clamp(max=n_mels - 1)
+        weight, shape = (source - low).unsqueeze(1), features.shape
+        features = (features.gather(2, low.unsqueeze(1).expand(shape)) * (1 - weight)
+                    + features.gather(2, high.unsqueeze(1).expand(shape)) * weight)
+    return features, lengths
 
 
 def spec_augment(features: torch.Tensor, lengths: torch.Tensor, freq_masks: int, freq_width: int,

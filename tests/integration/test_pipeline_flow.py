@@ -132,5 +132,6 @@ def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, pr
     assert Path(summary["ner"]["uri"], "model.pt").exists()
     assert next((tmp_path / ".seqpipe" / "demo").glob("ner-demo-*/train.txt")).exists()
     stages = {r.data.tags.get("seqpipe.stage") for r in runs}
-    assert {"ner", "lm-char", "speech"} <= stages, "speech fuses with the corpus's character LM, trained for it"
-    assert "cer_beam_lm" in summary["speech"]["metrics"]
+    assert {"ner", "speech"} <= stages and "lm-char" not in stages, "no corpus LM is trained for speech by default"
+    assert "cer_beam_lm" in summary["speech"]["metrics"], "speech fuses with an n-gram LM of its transcripts"
+    assert Path(summary["speech"]["uri"], "fusion_lm.json").is_file()

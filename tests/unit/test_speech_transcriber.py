@@ -89,3 +89,22 @@ def test_transcribe_command_reads_the_model_then_what_the_user_names(tmp_path, w
         assert out.exit_code == 0 and out.stdout.startswith(str(wav)), out.output
     assert decoder_calls == [{"beam": 4, "alpha": 0.9, "beta": 2.5, "prune": -3.0},
                              {"beam": 4, "alpha": 0.2, "beta": 2.5, "prune": -6.0}]
+
+
+def test_beam_search_fuses_the_folders_own_lm_with_its_tuned_weights(tmp_path, wav, monkeypatch):
+    from seqpipe.models.char_ngram import CharNgramLM
+
+    seen = []
+    monkeypatch.setattr(transcriber_module, "prefix_beam_search",
+                        lambda lp, beam, lm=None, alpha=None, beta=None, prune=None: seen.append((lm, alpha, beta))
+                        or [([1], 0.0)])
+    folder = speech_folder(tmp_path / "m", lm_alpha=0.9, lm_beta=2.5)
+    Transcriber(folder).transcribe(wav, beam=2)
+    assert seen.pop() == (None, 0.9, 0.0), "no LM of its own: plain beam search"
+    CharNgramLM.fit(["yes", "no"], SpeechConfig().alphabet, 3).save(folder / "fusion_lm.json")
+    write_json(folder / "decoding.json", {"lm_alpha": 1.5, "lm_beta": 0.5})
+    Transcriber(folder).transcribe(wav, beam=2)
+    lm, alpha, beta = seen.pop()
+    assert isinstance(lm, CharNgramLM) and (alpha, beta) == (1.5, 0.5), "the weights tuned on dev win over the config"
+    Transcriber(folder).transcribe(wav, beam=2, alpha=0.2)
+    assert seen.pop()[1] == 0.2, "what the caller names wins over both"

@@ -1,13 +1,16 @@
 """Speech data: manifests of recordings and transcripts (or the synthesised demo voices),
 read with the one reject policy, and the log-mel feature shards the workers read.
 
-Audio is decoded, resampled and turned into normalised log-mel frames once, as Ray
+Without a dev manifest, whole speakers of the training manifest are held out for dev when it
+names them. Audio is decoded, resampled and turned into normalised log-mel frames once, as Ray
 tasks over chunks of utterances (features/<split>-NNNNN.npz), so epochs never touch the
 audio again. Audio that cannot train CTC (unreadable, empty, silent, too short for its
 transcript) is rejected with its reason beside the manifest's own rejects.
 """
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +43,7 @@ def read_splits(cfg: SpeechConfig, runtime) -> dict[str, SpeechData]:
     data = {split: read_split(cfg, path, allowed_roots(runtime)) for split, path in manifests if path}
     if "dev" not in data:
         train = data["train"]
-        rest, dev = hold_out(train.utterances, cfg.dev_fraction, cfg.train.seed)
+        rest, dev = hold_out_speakers(train.utterances, cfg.dev_fraction, cfg.train.seed)
         data["train"] = SpeechData(rest, train.rejects, train.read - len(dev), train.files)
         data["dev"] = SpeechData(dev, [], len(dev), train.files)
     return data
@@ -51,6 +54,23 @@ def read_split(cfg: SpeechConfig, path: str, roots: list[str] | None = None) -> 
                          cfg.alphabet, allowed_roots=roots)
 
 
+def hold_out_speakers(utterances: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(rest, held out), both in manifest order. When every utterance names its speaker and there
+    are two or more, whole speakers are held out (a seeded shuffle, taken until they hold
+    `fraction` of the utterances), so the held-out voices are never heard in training;
+    otherwise a seeded `fraction` of the utterances."""
+    speakers = sorted({u.speaker for u in utterances})
+    if len(speakers) < 2 or "" in speakers:
+        return hold_out(utterances, fraction, seed)
+    random.Random(seed).shuffle(speakers)
+    per_speaker = Counter(u.speaker for u in utterances)
+    held, count = set(), 0
+    for speaker in speakers[:-1]:  # at least one speaker stays in training
+        if count >= fraction * len(utterances):
+            break
+        held.add(speaker)
+        count += per_speaker[speaker]
+    return [u for u in utterances if u.speaker not in held], [u for u in utterances if u.speaker in held]
 
 
 def prepare(folder: Path, cfg: SpeechConfig, data: dict[str, SpeechData], runtime) -> list[Reject]:
@@ -76,7 +96,7 @@ def model_spec(cfg: SpeechConfig) -> dict:
             "model": {"conv_layers": cfg.conv_layers, "conv_channels": cfg.conv_channels, "cell": cfg.encoder.cell,
                       "hidden": cfg.encoder.hidden, "layers": cfg.encoder.layers, "dropout": cfg.encoder.dropout,
                       "freq_masks": cfg.freq_masks, "freq_width": cfg.freq_width, "time_masks": cfg.time_masks,
-                      "time_width": cfg.time_width}}
+                      "time_width": cfg.time_width, "speed_perturb": cfg.speed_perturb, "freq_warp": cfg.freq_warp}}
 
 
 def extract_features(folder: str, split: str, index: int, items: list, features: dict, alphabet: str,

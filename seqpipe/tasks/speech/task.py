@@ -38,7 +38,7 @@ def build_model(folder: Path) -> AcousticModel:
     m = spec["model"]
     return AcousticModel(spec["features"]["n_mels"], len(spec["alphabet"]) + 1, m["conv_layers"], m["conv_channels"],
                          m["cell"], m["hidden"], m["layers"], m["dropout"], m["freq_masks"], m["freq_width"],
-                         m["time_masks"], m["time_width"])
+                         m["time_masks"], m["time_width"], m.get("speed_perturb", 0.0), m.get("freq_warp", 0.0))
 
 
 def collate(examples: list[dict], training: bool = True) -> dict:
