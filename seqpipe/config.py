@@ -297,10 +297,10 @@ class SpeechConfig(Strict):
     freq_width: int = Field(15, ge=0)
     time_masks: int = Field(2, ge=0, description="SpecAugment: time spans masked per utterance (each at most 1/5).")
     time_width: int = Field(40, ge=0)
-    speed_perturb: float = Field(0.1, ge=0, lt=1, description="Training plays each batch up to this much faster "
-                                 "or slower (frames resampled in time).")
-    freq_warp: float = Field(0.1, ge=0, lt=1, description="Training stretches each utterance's mel axis by up to "
-                             "this much (a longer or shorter vocal tract, VTLP).")
+    speed_perturb: float = Field(0.0, ge=0, lt=1, description="Training plays each batch up to this much faster "
+                                 "or slower (frames resampled in time); 0 = off (no gain in a 10-minute budget).")
+    freq_warp: float = Field(0.0, ge=0, lt=1, description="Training stretches each utterance's mel axis by up to "
+                             "this much (a longer or shorter vocal tract, VTLP); 0 = off.")
     beam: int = Field(16, ge=1, description="Prefix beam search width.")
     beam_prune: float = Field(-5.0, le=0, description="Labels with a frame log-probability below this are not tried "
                               "as extensions (the best `beam` always are).")

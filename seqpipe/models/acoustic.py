@@ -2,7 +2,7 @@
 
 An optional convolutional front end subsamples time (stride 2 per layer), stacked
 bidirectional GRU/LSTM layers read the frames, and a linear layer scores the alphabet
-plus the CTC blank (id 0). Training perturbs the voice in the feature domain — each
+plus the CTC blank (id 0). Training can perturb the voice in the feature domain — each
 batch played faster or slower (the frames resampled in time) and each utterance's mel axis
 stretched, as a longer or shorter vocal tract would (VTLP, Jaitly & Hinton 2013) — masks
 random frequency bands and time spans (SpecAugment, Park et al. 2019) and minimises torch's
