@@ -34,6 +34,8 @@ class Transcriber:
         f = json.loads((self.folder / "model.json").read_text())["features"]
         self.logmel = LogMel(f["sample_rate"], f["n_fft"], f["hop"], f["n_mels"])
         self.decoding = {**trained_decoding(self.folder), **(decoding or {})}
+        own = self.folder / NGRAM_FILE
+        self.own_lm = CharNgramLM.load(own) if own.is_file() else None  # loaded once, not per file
 
     def predict(self, paths: list[str]) -> list[str]:
         """Greedy transcripts of audio file paths (the registered pyfunc's output)."""
@@ -52,13 +54,9 @@ class Transcriber:
             return labels_to_text(greedy(log_probs[0])[0], self.alphabet)
         given = {"alpha": alpha, "beta": beta, "prune": prune}
         alpha, beta, prune = (self.decoding[k] if given[k] is None else given[k] for k in DECODING)
-        fusion = RecurrentCharLM(lm, self.alphabet) if lm else self.own_lm()
+        fusion = RecurrentCharLM(lm, self.alphabet) if lm else self.own_lm
         best = prefix_beam_search(log_probs[0], beam, lm=fusion, alpha=alpha, beta=beta if fusion else 0.0, prune=prune)
         return labels_to_text(best[0][0], self.alphabet)
-
-    def own_lm(self) -> CharNgramLM | None:
-        path = self.folder / NGRAM_FILE
-        return CharNgramLM.load(path) if path.is_file() else None
 
 
 def trained_decoding(folder: Path) -> dict:
