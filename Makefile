@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install pipeline test test-fast test-faults bench-ingest clean
+.PHONY: install pipeline test test-slow test-faults bench-ingest clean
 
 install: $(STAMP)
 
@@ -21,11 +21,10 @@ pipeline: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/lint-imports --no-cache  # the layout's import contracts (pyproject.toml)
-	$(BIN)/python -m pytest -q -m 'not faults'
-
-test-fast: $(STAMP)
-	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -m 'not slow and not faults'
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m 'slow and not faults'
 
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest -q -m faults

@@ -7,7 +7,6 @@ import pytest
 from seqpipe.config import PipelineConfig
 from tests.conftest import PROSE, write_lines
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +25,7 @@ def mlflow_runs(state_dir: Path):
     return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
 
 
+@pytest.mark.slow
 def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harness, ray_session):
     from flows.pipeline import pipeline
 
@@ -107,6 +107,7 @@ def test_pipeline_runs_stages_on_ray_and_logs_nested_runs(tmp_path, prefect_harn
     assert again["vocab"]["uri"] == summary["vocab"]["uri"]
 
 
+# not slow: `make test` runs this one end to end, on the same path as `make pipeline`
 def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, prefect_harness, ray_session):
     """As `make pipeline` runs it: the demo corpus, a relative state folder, Ray Train workers
     (which run in their own working directory) logging to the same MLflow database."""
