@@ -1,15 +1,43 @@
 """Word embedding layers, initialised from pretrained rows when given
-(seqpipe.data.vectors.write_embedding_init aligns them to a model's vocabulary)."""
+(seqpipe.data.vectors.write_embedding_init aligns them to a model's vocabulary).
+
+A tagger's vocabulary is its training words followed by pretrained words it never saw in
+training (so that it still has vectors for them at test time). Those extra rows never get a
+gradient, so they are kept out of the optimiser, the gradient clipping and the workers'
+all-reduce: `tuned_rows` splits the table into a trained part and a fixed part.
+"""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+
+class SplitEmbedding(nn.Module):
+    """Rows [0, tuned_rows) are trained; the rows after them stay as initialised (a buffer)."""
+
+    def __init__(self, initial: np.ndarray, tuned_rows: int, padding_idx: int = 0):
+        super().__init__()
+        rows = torch.from_numpy(np.ascontiguousarray(initial))
+        self.weight = nn.Parameter(rows[:tuned_rows].clone())
+        self.register_buffer("fixed", rows[tuned_rows:].clone())
+        self.tuned_rows, self.padding_idx = tuned_rows, padding_idx
+        self.num_embeddings, self.embedding_dim = rows.shape
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        tuned = F.embedding(ids.clamp(max=self.tuned_rows - 1), self.weight, self.padding_idx)
+        fixed = F.embedding((ids - self.tuned_rows).clamp(min=0), self.fixed)
+        return torch.where((ids < self.tuned_rows).unsqueeze(-1), tuned, fixed)
 
 
 def word_embedding(num_words: int, dim: int, initial: np.ndarray | None = None, freeze: bool = False,
-                   padding_idx: int = 0) -> nn.Embedding:
-    """An embedding table, from `initial` rows when given (frozen or fine-tuned)."""
+                   padding_idx: int = 0, tuned_rows: int | None = None) -> nn.Module:
+    """An embedding table, from `initial` rows when given (frozen, fine-tuned, or fine-tuned
+    only in its first `tuned_rows` rows)."""
+    if not freeze and tuned_rows is not None and tuned_rows < num_words:  # no initial: a checkpoint fills it
+        rows = initial if initial is not None else np.zeros((num_words, dim), np.float32)
+        return SplitEmbedding(rows, tuned_rows, padding_idx)
     if initial is None:
         return nn.Embedding(num_words, dim, padding_idx=padding_idx)
     return nn.Embedding.from_pretrained(torch.from_numpy(initial), freeze=freeze, padding_idx=padding_idx)

@@ -50,6 +50,20 @@ def test_frozen_embeddings_do_not_train():
     assert not frozen.weight.requires_grad and tuned.weight.requires_grad
 
 
+def test_pretrained_only_rows_stay_fixed_and_out_of_the_optimiser():
+    rows = np.arange(12, dtype=np.float32).reshape(6, 2)
+    table = word_embedding(6, 2, rows, tuned_rows=4)  # rows 4 and 5: words seen only in pretraining
+    assert sum(p.numel() for p in table.parameters()) == 8
+    ids = torch.tensor([[1, 5, 0], [4, 3, 2]])
+    torch.testing.assert_close(table(ids), torch.from_numpy(rows)[ids])
+    table(ids).sum().backward()
+    torch.optim.SGD(table.parameters(), lr=1.0).step()
+    assert table(torch.tensor([5]))[0].tolist() == [10.0, 11.0] and table(torch.tensor([1]))[0].tolist() != [2.0, 3.0]
+    reloaded = word_embedding(6, 2, tuned_rows=4)  # a trained folder is rebuilt without its init rows
+    reloaded.load_state_dict(table.state_dict())
+    torch.testing.assert_close(reloaded(ids), table(ids))
+
+
 def test_glove_text_files_without_a_header_are_read(tmp_path):
     path = tmp_path / "glove.6B.3d.txt"
     path.write_text("the 0.1 0.2 0.3\nparis -1 0 1\n")

@@ -68,6 +68,7 @@ def prepare(folder: Path, cfg: NerConfig, data: dict[str, ConllData], pretrained
     train = data["train"].sentences
     words = ["<pad>", "<unk>"] + sorted({key(t) for s in train for t in s.tokens})
     found = Embeddings.open(pretrained) if pretrained else None
+    tuned_words = len(words)  # the rows training updates; pretrained-only words after them stay fixed
     if found:  # words of the pretrained vectors join the vocabulary: the tagger knows them at test time
         known = set(words)
         words += [w for w in found.tokens[: cfg.embeddings.max_pretrained_words] if w not in known]
@@ -80,7 +81,8 @@ def prepare(folder: Path, cfg: NerConfig, data: dict[str, ConllData], pretrained
         dim, coverage = write_embedding_init(folder, words, found, seed=cfg.train.seed)
     write_json(folder / "data.json", {split: [[s.tokens, s.tags] for s in d.sentences] for split, d in data.items()})
     write_json(folder / "model.json", {
-        "num_words": len(words), "word_dim": dim, "freeze": cfg.embeddings.freeze, "lowercase": cfg.lowercase,
+        "num_words": len(words), "tuned_words": tuned_words, "word_dim": dim, "freeze": cfg.embeddings.freeze,
+        "lowercase": cfg.lowercase,
         "num_chars": len(chars) if cfg.char_features else 0, "char_dim": cfg.char_dim,
         "char_hidden": cfg.char_hidden, "crf": cfg.crf, "encoder": cfg.encoder.model_dump()})
     return coverage
