@@ -55,10 +55,12 @@ def main() -> None:
         runs.append({"workers": workers, "test_f1": m.get("test_f1"), "dev_f1": m["dev_f1"],
                      "tokens_per_s": round(m["tokens_per_s"]), "epochs": m["epochs"], "best_epoch": m["best_epoch"],
                      "wall_s": round(time.perf_counter() - started, 1), "peak_rss_mb": memory.peak_mb,
+                     "peak_pss_mb": memory.peak_pss_mb,
                      "per_type_test_f1": {k[8:]: round(v, 4) for k, v in m.items() if k.startswith("test_f1_")}})
     print_table([(r["workers"], _f(r["test_f1"]), _f(r["dev_f1"]), f"{r['tokens_per_s']:,}", r["epochs"],
-                  r["best_epoch"], r["wall_s"], r["peak_rss_mb"]) for r in runs],
-                ("workers", "test F1", "dev F1", "tokens/s", "epochs", "best", "wall s", "peak MB"))
+                  r["best_epoch"], r["wall_s"], r["peak_pss_mb"], r["peak_rss_mb"]) for r in runs],
+                ("workers", "test F1", "dev F1", "tokens/s", "epochs", "best", "wall s", "peak PSS MB",
+                 "summed RSS MB"))
     best = max(runs, key=lambda r: r["dev_f1"])
     write_json(args.json, {**{k: best[k] for k in ("test_f1", "dev_f1", "tokens_per_s", "workers")},
                            "runs": runs, "machine": machine(), "max_minutes": args.max_minutes})
