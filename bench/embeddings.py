@@ -6,7 +6,8 @@
 
 The corpus is ingested once with seqpipe (lowercased word tokens); both trainers get the
 same tokens and the same settings: skip-gram, 100 dimensions, window 5, 5 negatives,
-sample 1e-3, min_count 5, 5 epochs, 2 threads or workers. words/s counts the corpus's
+sample 1e-3, min_count 5, 5 epochs, 2 threads or workers (the `embeddings` section of
+conf/pipeline.yaml, which `--set embeddings.KEY=VALUE` varies for both). words/s counts the corpus's
 tokens times epochs over the training time (gensim: train(); seqpipe:
 the workers' epoch time, without Ray start-up, evaluation and checkpoints, which are
 reported apart). Both embeddings are scored by the same evaluator (3CosAdd over the
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PeakMemory, machine, print_table, write_json  # noqa: E402
+from common import PeakMemory, add_config_args, load_bench_config, machine, print_table, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -37,14 +38,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="seqpipe Ray Train workers (gensim: threads)")
     parser.add_argument("--algo", default="skipgram", choices=["skipgram", "cbow", "glove"],
                         help="glove has no gensim peer: seqpipe alone")
-    parser.add_argument("--state-dir", default=".seqpipe")
     parser.add_argument("--skip-gensim", action="store_true")
-    parser.add_argument("--json", help="write the figures to this JSON file")
+    add_config_args(parser)  # --set embeddings.chunk_tokens=250000: a variant of the pipeline's settings
     args = parser.parse_args()
 
-    from seqpipe.core import environment
-    environment.prepare(args.state_dir)
-    from seqpipe.config import EmbeddingsConfig, EvalConfig, IngestConfig, RuntimeConfig, VocabConfig
+    pipeline = load_bench_config(args)
+    from seqpipe.config import EvalConfig, IngestConfig, RuntimeConfig, VocabConfig
     from seqpipe.data.demo_corpus import build_demo_corpus
     from seqpipe.data.ingest import run_ingest
     from seqpipe.data.vocab import run_vocab
@@ -54,9 +53,10 @@ def main() -> None:
     sources = args.corpus or [f"{build_demo_corpus(args.state_dir, 64)}/*.txt"]
     corpus = run_ingest(IngestConfig(sources=sources), runtime)
     vocab = run_vocab(VocabConfig(min_count=5), corpus.uri, runtime)
-    cfg = EmbeddingsConfig(algo=args.algo, epochs=args.epochs, num_workers=args.workers, max_minutes=args.max_minutes,
-                           out=tempfile.mkdtemp(prefix="seqpipe-bench-"),
-                           eval=EvalConfig(analogies=questions, similarity=[wordsim] if wordsim else []))
+    cfg = pipeline.embeddings.model_copy(update={
+        "algo": args.algo, "epochs": args.epochs, "num_workers": args.workers, "max_minutes": args.max_minutes,
+        "out": tempfile.mkdtemp(prefix="seqpipe-bench-"),
+        "eval": EvalConfig(analogies=questions, similarity=[wordsim] if wordsim else [])})
     print(f"machine: {machine()}")
     print(f"corpus: {corpus.counts['tokens']:,} tokens, vocabulary {vocab.stats['size'] - 4:,} words")
     figures = {"machine": machine(), "tokens": corpus.counts["tokens"],
@@ -82,7 +82,8 @@ def train_seqpipe(cfg, corpus_uri: str, vocab_uri: str, runtime, corpus_words: i
     train_s, epochs = sum(result.metrics["epoch_seconds"]), len(result.metrics["epoch_seconds"])
     return {"words_per_s": round(corpus_words * epochs / train_s), "epochs": epochs,
             "train_s": round(train_s, 1), "wall_s": round(wall, 1),
-            "peak_rss_mb": memory.peak_mb, **quality(result.metrics), "workers": cfg.num_workers}
+            "peak_rss_mb": memory.peak_mb, "peak_pss_mb": memory.peak_pss_mb, **quality(result.metrics),
+            "workers": cfg.num_workers}
 
 
 def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | None) -> dict:
@@ -107,7 +108,8 @@ def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | Non
                               tokens)(np.asarray(model.wv.vectors))
     own = model.wv.evaluate_word_analogies(questions, restrict_vocab=30000)[0] if questions else None
     return {"words_per_s": round(words / train_s), "train_s": round(train_s, 1), "wall_s": round(train_s, 1),
-            "epochs": cfg.epochs, "peak_rss_mb": memory.peak_mb, **quality(metrics), "gensim_own_analogy_acc": own,
+            "epochs": cfg.epochs, "peak_rss_mb": memory.peak_mb, "peak_pss_mb": memory.peak_pss_mb, **quality(metrics),
+            "gensim_own_analogy_acc": own,
             "workers": cfg.num_workers}
 
 
@@ -131,13 +133,15 @@ def report(figures: dict) -> None:
     for name in ("seqpipe", "gensim"):
         f = figures.get(name)
         if f:
-            rows.append((name, f"{f['words_per_s']:,}", f"{f['train_s']} s", f"{f['wall_s']} s", f"{f['peak_rss_mb']} MB",
+            rows.append((name, f"{f['words_per_s']:,}", f"{f['train_s']} s", f"{f['wall_s']} s",
+                         f"{f['peak_pss_mb']} MB", f"{f['peak_rss_mb']} MB",
                          _pct(f["analogy_acc"]), _pct(f["analogy_coverage"]),
                          "-" if f["wordsim_rho"] is None else f"{f['wordsim_rho']:.3f}"))
-    print_table(rows, ("trainer", "words/s", "train", "wall", "peak RSS", "analogy", "coverage", "WS353 rho"))
+    print_table(rows, ("trainer", "words/s", "train", "wall", "peak PSS", "summed RSS", "analogy", "coverage",
+                       "WS353 rho"))
     if "speedup" in figures:
         gap = (figures["seqpipe"]["analogy_acc"] or 0) - (figures["gensim"]["analogy_acc"] or 0)
-        print(f"seqpipe / gensim words/s: {figures['speedup']}x; analogy accuracy difference: {gap:+.2%}")
+        print(f"seqpipe / gensim words/s: {figures['speedup']}x; analogy accuracy difference: {gap * 100:+.1f} points")
 
 
 def _pct(value) -> str:
