@@ -75,6 +75,9 @@ def train_seqpipe(cfg, corpus_uri: str, vocab_uri: str, runtime, corpus_words: i
     from seqpipe.core.stage import StageInputs
     from seqpipe.tasks.embeddings import stage
 
+    # a fresh folder for Ray Train's checkpoints: in the state folder, a rerun with the same
+    # settings would resume the finished run's last checkpoint instead of training anew
+    runtime = runtime.model_copy(update={"state_dir": tempfile.mkdtemp(prefix="seqpipe-bench-state-")})
     with PeakMemory() as memory:
         started = time.perf_counter()
         result = stage.run(cfg, StageInputs(corpus=corpus_uri, vocab=vocab_uri), runtime)
