@@ -27,8 +27,11 @@ class SplitEmbedding(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         tuned = F.embedding(ids.clamp(max=self.tuned_rows - 1), self.weight, self.padding_idx)
+        extra = ids >= self.tuned_rows
+        if not extra.any():  # every training batch: its words are the tuned rows, one look-up
+            return tuned
         fixed = F.embedding((ids - self.tuned_rows).clamp(min=0), self.fixed)
-        return torch.where((ids < self.tuned_rows).unsqueeze(-1), tuned, fixed)
+        return torch.where(extra.unsqueeze(-1), fixed, tuned)
 
 
 def word_embedding(num_words: int, dim: int, initial: np.ndarray | None = None, freeze: bool = False,
