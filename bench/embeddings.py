@@ -6,7 +6,7 @@
 
 The corpus is ingested once with seqpipe (lowercased word tokens); both trainers get the
 same tokens and the same settings: skip-gram, 100 dimensions, window 5, 5 negatives,
-sample 1e-3, min_count 5, 5 epochs, 2 threads or workers (the `embeddings` section of
+sample 1e-3, min_count 5, 5 epochs, 2 threads (the `embeddings` section of
 conf/pipeline.yaml, which `--set embeddings.KEY=VALUE` varies for both). words/s counts the corpus's
 tokens times epochs over the training time (gensim: train(); seqpipe:
 the workers' epoch time, without Ray start-up, evaluation and checkpoints, which are
@@ -35,7 +35,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="training budget for each trainer (default: none; the README's figures used none)")
-    parser.add_argument("--workers", type=int, default=2, help="seqpipe Ray Train workers (gensim: threads)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="gensim's threads; seqpipe's threads over all its workers (embeddings.num_workers)")
     parser.add_argument("--algo", default="skipgram", choices=["skipgram", "cbow", "glove"],
                         help="glove has no gensim peer: seqpipe alone")
     parser.add_argument("--skip-gensim", action="store_true")
@@ -54,8 +55,9 @@ def main() -> None:
     corpus = run_ingest(IngestConfig(sources=sources), runtime)
     vocab = run_vocab(VocabConfig(min_count=5), corpus.uri, runtime)
     cfg = pipeline.embeddings.model_copy(update={
-        "algo": args.algo, "epochs": args.epochs, "num_workers": args.workers, "max_minutes": args.max_minutes,
+        "algo": args.algo, "epochs": args.epochs, "max_minutes": args.max_minutes,
         "out": tempfile.mkdtemp(prefix="seqpipe-bench-"),
+        "threads_per_worker": max(1, args.threads // pipeline.embeddings.num_workers),
         "eval": EvalConfig(analogies=questions, similarity=[wordsim] if wordsim else [])})
     print(f"machine: {machine()}")
     print(f"corpus: {corpus.counts['tokens']:,} tokens, vocabulary {vocab.stats['size'] - 4:,} words")
@@ -63,7 +65,7 @@ def main() -> None:
                "seqpipe": train_seqpipe(cfg, corpus.uri, vocab.uri, runtime, corpus.counts["tokens"])}
     if not args.skip_gensim and args.algo != "glove":
         same_epochs = cfg.model_copy(update={"epochs": figures["seqpipe"]["epochs"]})  # fewer under --max-minutes
-        figures["gensim"] = train_gensim(corpus.uri, same_epochs, questions, wordsim)
+        figures["gensim"] = train_gensim(corpus.uri, same_epochs, questions, wordsim, args.threads)
         figures["speedup"] = round(figures["seqpipe"]["words_per_s"] / figures["gensim"]["words_per_s"], 2)
     report(figures)
     write_json(args.json, figures)
@@ -86,10 +88,10 @@ def train_seqpipe(cfg, corpus_uri: str, vocab_uri: str, runtime, corpus_words: i
     return {"words_per_s": round(corpus_words * epochs / train_s), "epochs": epochs,
             "train_s": round(train_s, 1), "wall_s": round(wall, 1),
             "peak_rss_mb": memory.peak_mb, "peak_pss_mb": memory.peak_pss_mb, **quality(result.metrics),
-            "workers": cfg.num_workers}
+            "workers": cfg.num_workers, "threads": cfg.num_workers * cfg.threads_per_worker, "kernel": cfg.kernel}
 
 
-def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | None) -> dict:
+def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | None, threads: int) -> dict:
     import numpy as np
     import pyarrow.parquet as pq
     from gensim.models import Word2Vec
@@ -99,7 +101,7 @@ def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | Non
 
     sentences = pq.read_table(Path(corpus_uri) / "data", columns=["tokens"]).column("tokens").to_pylist()
     model = Word2Vec(vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, sample=cfg.sample,
-                     min_count=5, sg=int(cfg.algo == "skipgram"), workers=cfg.num_workers, seed=cfg.seed)
+                     min_count=5, sg=int(cfg.algo == "skipgram"), workers=threads, seed=cfg.seed)
     model.build_vocab(sentences)
     with PeakMemory() as memory:
         started = time.perf_counter()
@@ -112,8 +114,7 @@ def train_gensim(corpus_uri: str, cfg, questions: str | None, wordsim: str | Non
     own = model.wv.evaluate_word_analogies(questions, restrict_vocab=30000)[0] if questions else None
     return {"words_per_s": round(words / train_s), "train_s": round(train_s, 1), "wall_s": round(train_s, 1),
             "epochs": cfg.epochs, "peak_rss_mb": memory.peak_mb, "peak_pss_mb": memory.peak_pss_mb, **quality(metrics),
-            "gensim_own_analogy_acc": own,
-            "workers": cfg.num_workers}
+            "gensim_own_analogy_acc": own, "threads": threads}
 
 
 def quality(metrics: dict) -> dict:

@@ -129,12 +129,16 @@ class EmbeddingsConfig(Strict):
     epochs: int = Field(5, ge=1)
     lr: float | None = Field(None, gt=0, description="Initial learning rate; null = 0.025 skip-gram, 0.05 CBOW, 0.05 GloVe.")
     min_lr_ratio: float = Field(1e-4, ge=0, le=1, description="The learning rate decays linearly to lr * min_lr_ratio.")
+    kernel: Literal["auto", "hogwild", "batched"] = Field(
+        "auto", description="hogwild: compiled CPU kernels on the worker's threads, in corpus order | batched: torch "
+        "kernels on shuffled batches of pairs (GPU or CPU) | auto: hogwild on CPU, batched on GPU.")
     batch_pairs: int = Field(4096, ge=1, description="Pairs per SGD step (a multiple of share_negatives).")
     share_negatives: int = Field(32, ge=1, description="Consecutive pairs that share one draw of negatives.")
     chunk_tokens: int = Field(500_000, ge=1000, description="Corpus words made into shuffled pairs at a time; "
                               "workers merge their moves after each chunk.")
-    num_workers: int = Field(2, ge=1, description="Ray Train workers; each trains on its share of the corpus words.")
-    threads_per_worker: int | None = Field(None, ge=1, description="torch threads per worker; null = cores / workers.")
+    num_workers: int = Field(1, ge=1, description="Ray Train workers; each trains on its share of the corpus words "
+                             "(one per machine: its threads share the vectors, workers merge every chunk).")
+    threads_per_worker: int | None = Field(None, ge=1, description="Kernel threads per worker; null = cores / workers.")
     use_gpu: bool = False
     max_minutes: float | None = Field(None, gt=0, description="Training budget: stop after the first epoch that "
                                       "ends past it (the learning rate still decays over `epochs`).")

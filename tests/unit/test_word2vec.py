@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from seqpipe.config import EmbeddingsConfig
-from seqpipe.tasks.embeddings import evaluate, sgns
+from seqpipe.tasks.embeddings import evaluate, hsoftmax, sgns
 from seqpipe.tasks.embeddings.data import cbow_windows, skipgram_pairs, subsample
-from seqpipe.tasks.embeddings.word2vec import Word2VecState, train_epoch
+from seqpipe.tasks.embeddings.word2vec import Tree, Word2VecState, train_epoch
 from seqpipe.data.sampling import AliasSampler, keep_probabilities, noise_distribution
 
 
@@ -91,16 +91,20 @@ def planted_corpus(rng, topics=8, variants=3, sentences=6000):
     return words, np.array(ids, np.int32), np.array(sentence, np.int64), questions, topics * variants
 
 
+@pytest.mark.parametrize("kernel, loss", [("hogwild", "ns"), ("hogwild", "hs"), ("batched", "ns")])
 @pytest.mark.parametrize("algo", ["skipgram", "cbow"])
-def test_training_reduces_the_loss_and_learns_planted_analogies(algo):
+def test_training_reduces_the_loss_and_learns_planted_analogies(algo, kernel, loss):
     words, ids, sentence, questions, content_words = planted_corpus(np.random.default_rng(0))
     counts = np.bincount(ids, minlength=len(words))
     table = AliasSampler(noise_distribution(counts))
-    cfg = EmbeddingsConfig(algo=algo, dim=16, window=2, epochs=10, sample=0, batch_pairs=256, share_negatives=8,
-                           chunk_tokens=5000, lr=0.05)
+    cfg = EmbeddingsConfig(algo=algo, loss=loss, kernel=kernel, dim=16, window=2, epochs=10, sample=0,
+                           batch_pairs=256, share_negatives=8, chunk_tokens=5000, lr=0.05)
     state = Word2VecState(*sgns.init_vectors(len(words), cfg.dim, seed=1))
-    noise = sgns.NoiseSampler(table.prob, table.alias)
-    losses = [train_epoch(state, ids, sentence, cfg, np.ones(len(words)), noise, None,
+    noise, tree = sgns.NoiseSampler(table.prob, table.alias), None
+    if loss == "hs":
+        tree = Tree(*hsoftmax.to_tensors(*hsoftmax.huffman_tree(counts)))
+        state.w_out = torch.zeros(len(words) - 1, cfg.dim)
+    losses = [train_epoch(state, ids, sentence, cfg, np.ones(len(words)), noise, tree,
                           len(ids) * cfg.epochs, seed=1)["loss"] for _ in range(cfg.epochs)]
     assert losses[-1] < 0.8 * losses[0]
     result = evaluate.evaluate_analogies(words, state.w_in.numpy(), questions, top_n=content_words)

@@ -29,7 +29,7 @@ from seqpipe.data.corpus import load_ids, shard_paths
 from seqpipe.data.vocab import Vocabulary
 from seqpipe.tasks.embeddings import sgns
 from seqpipe.tasks.embeddings.quality import EpochEvaluation
-from seqpipe.tasks.embeddings.word2vec import Tree, Word2VecState, train_epoch
+from seqpipe.tasks.embeddings.word2vec import Tree, Word2VecState, train_epoch, use_hogwild
 from seqpipe.training.scaling import merge_moves
 
 
@@ -84,7 +84,9 @@ class Word2VecTask:
         ids, sentence = load_ids(shard_paths(self.corpus_uri), self.vocab.tokens, specials)
         share = np.linspace(0, len(ids), world + 1).astype(np.int64)
         self.ids, self.sentence = ids[share[rank]:share[rank + 1]], sentence[share[rank]:share[rank + 1]]
-        self.n_chunks = max(1, -(-int(share[1] - share[0]) // self.cfg.chunk_tokens))
+        # one worker merges with no one: its hogwild threads take the epoch in one piece
+        alone = world == 1 and use_hogwild(self.cfg, self.device)
+        self.n_chunks = 1 if alone else max(1, -(-int(share[1] - share[0]) // self.cfg.chunk_tokens))
         self.rank, self.world = rank, world
         self.evaluation = EpochEvaluation(self.cfg.eval, self.vocab.tokens[specials:]) if rank == 0 else None
 

@@ -1,9 +1,13 @@
-"""One worker's word2vec epoch: subsample, make pairs, SGD in batches, decay the rate.
+"""One worker's word2vec epoch, chunk by chunk, with the learning rate decaying linearly.
 
 Plain numpy + torch, no Ray: `seqpipe.tasks.embeddings.task` runs it inside the Ray Train
-workers of `seqpipe.training.loop` and merges the workers' moves after every chunk. Pairs
-for the next chunk of the corpus are made in a background thread while the current chunk
-trains (numpy and torch both release the GIL), so the cores stay busy with the kernels.
+workers of `seqpipe.training.loop` and merges the workers' moves after every chunk. Two
+kernels train a chunk (`cfg.kernel`):
+- hogwild (the CPU default): the compiled kernels of `seqpipe.tasks.embeddings.hogwild`
+  walk the chunk in order on the worker's threads, each thread its own span.
+- batched (the GPU path): the chunk is subsampled and made into shuffled pairs (in a
+  background thread while the previous chunk trains), then SGD in batches of pairs with
+  the torch kernels of `seqpipe.tasks.embeddings.sgns`.
 """
 from __future__ import annotations
 
@@ -48,6 +52,9 @@ def train_epoch(state: Word2VecState, ids: np.ndarray, sentence: np.ndarray, cfg
     `sync` (parameter averaging across workers) runs after every chunk, so workers with
     the same n_chunks call it the same number of times.
     """
+    if use_hogwild(cfg, state.w_in.device):
+        return _train_epoch_hogwild(state, ids, sentence, cfg, keep_prob, noise, tree, total_words, seed,
+                                    n_chunks, sync)
     rng = np.random.default_rng([seed, state.epoch])
     generator = torch.Generator(device=state.w_in.device).manual_seed(seed * 1000 + state.epoch)
     n_chunks = n_chunks or max(1, -(-len(ids) // cfg.chunk_tokens))
@@ -72,6 +79,46 @@ def train_epoch(state: Word2VecState, ids: np.ndarray, sentence: np.ndarray, cfg
     state.epoch += 1
     return {"loss": totals["loss"] / max(totals["pairs"], 1), "words": totals["words"], "pairs": totals["pairs"],
             "seconds": seconds, "words_per_s": totals["words"] / max(seconds, 1e-9)}
+
+
+def use_hogwild(cfg, device) -> bool:
+    """The compiled CPU kernels unless the config asks for the batched ones or trains on a GPU."""
+    return cfg.kernel == "hogwild" or (cfg.kernel == "auto" and torch.device(device).type == "cpu")
+
+
+def _train_epoch_hogwild(state, ids, sentence, cfg, keep_prob, noise, tree, total_words, seed,
+                         n_chunks, sync) -> dict:
+    from seqpipe.tasks.embeddings import hogwild
+
+    threads = max(1, torch.get_num_threads())
+    n_chunks = n_chunks or max(1, -(-len(ids) // cfg.chunk_tokens))
+    bounds = np.linspace(0, len(ids), n_chunks + 1).astype(np.int64)
+    train_span = hogwild.span_trainer(
+        state.w_in.numpy(), state.w_out.numpy(), cfg, keep_prob,
+        noise=None if noise is None else (noise.prob.numpy(), noise.alias.numpy()),
+        tree=None if tree is None else (tree.codes.numpy(), tree.points.numpy(), tree.lengths.numpy()))
+    lr0, floor = initial_lr(cfg), initial_lr(cfg) * cfg.min_lr_ratio
+    rate = (lambda words: max(floor, lr0 * (1.0 - words / max(total_words, 1))))
+    totals, started = {"loss": 0.0, "pairs": 0}, time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for i in range(n_chunks):
+            spans = np.linspace(bounds[i], bounds[i + 1], threads + 1).astype(np.int64)
+            chunk_words = int(bounds[i + 1] - bounds[i])
+            lr_start, lr_end = rate(state.words_done), rate(state.words_done + chunk_words)
+            seeds = np.random.SeedSequence([seed, state.epoch, i]).generate_state(threads, np.uint32)
+            jobs = [pool.submit(train_span, ids[a:b], sentence[a:b], lr_start, lr_end, int(s))
+                    for a, b, s in zip(spans[:-1], spans[1:], seeds)]
+            for job in jobs:
+                loss, pairs = job.result()
+                totals["loss"] += loss
+                totals["pairs"] += pairs
+            state.words_done += chunk_words
+            if sync is not None:
+                sync()
+    seconds = time.perf_counter() - started
+    state.epoch += 1
+    return {"loss": totals["loss"] / max(totals["pairs"], 1), "words": len(ids), "pairs": totals["pairs"],
+            "seconds": seconds, "words_per_s": len(ids) / max(seconds, 1e-9)}
 
 
 def _chunk_examples(ids, sentence, keep_prob, cfg, rng, device) -> tuple[torch.Tensor, torch.Tensor]:
