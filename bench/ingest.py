@@ -124,7 +124,10 @@ def nightly_ingest(sources: list[str], out: Path, runtime) -> tuple[float, float
 
 
 def warm_up() -> None:
+    import pyarrow as pa
     import pyarrow.acero  # noqa: F401  (group_by's engine: 0.2 s to import the first time)
+
+    pa.array(["x"])  # pyarrow imports pandas (0.3 s) on its first conversion of Python objects
 
     import seqpipe.data.ingest  # noqa: F401
     import seqpipe.data.vocab  # noqa: F401

@@ -24,12 +24,14 @@ from seqpipe.data import text
 from seqpipe.core.artifacts import read_json, sha256_file, sha256_json, write_json
 from seqpipe.config import IngestConfig, RuntimeConfig
 from seqpipe.core.errors import RejectRateExceeded
-from seqpipe.data.ingest_reuse import Previous, Reuse, ReuseReader, find_previous, plan_reuse
+from seqpipe.data.ingest_reuse import (Previous, Reuse, ReuseReader, find_previous, link_unchanged_shards, plan_reuse,
+                                       shard_key)
 from seqpipe.core.fanout import run_tasks, worker_count
 from seqpipe.core.paths import check_path
 from seqpipe.core.stage import run_stage, stage_input_hash
 from seqpipe.data.readers import RAW_KEEP, Batch, read_piece
-from seqpipe.data.sources import Piece, Source, plan_sources
+from seqpipe.data.shards import PIECE_BYTES, Item, pack_shards, recorded_sources, shard_target, with_reuse
+from seqpipe.data.sources import plan_sources
 
 CORPUS_SCHEMA = pa.schema([
     ("source_id", pa.int32()),   # index into manifest["sources"]
@@ -42,7 +44,6 @@ CORPUS_SCHEMA = pa.schema([
 REJECT_SCHEMA = pa.schema([("source", pa.string()), ("line", pa.int64()),
                            ("reason", pa.string()), ("raw", pa.binary())])
 PROCESS_BYTES = 8 << 20  # text processed per batch of Arrow kernels
-PIECE_BYTES = 4 << 20  # large text files are cut into newline-aligned pieces of this size
 BLANK = "empty (blank line or whitespace only)"
 # Config fields that change what is written; `sources` enter the hash by content instead.
 OUTPUT_FIELDS = ("format", "txt_unit", "text_field", "hf_split", "encoding", "normalize", "lowercase",
@@ -61,32 +62,22 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
                on_progress: Callable[[int, int], None] | None = None) -> IngestResult:
     """Ingest cfg.sources into <out>/corpus-<hash>/; a no-op when that corpus exists."""
     max_shard = int(cfg.shard_mb * 2**20)
-    sources, skipped = plan_sources(cfg.sources, cfg.format, min(max_shard, PIECE_BYTES), cfg.txt_unit, cfg.hf_split,
-                                    check=lambda uri: check_path(uri, runtime, "ingest source"))
+    piece_bytes = min(max_shard, PIECE_BYTES)
+    out = Path(cfg.out or Path(runtime.state_dir) / "corpus").resolve()  # tasks may run elsewhere
+    sources, skipped = plan_sources(cfg.sources, cfg.format, piece_bytes, cfg.txt_unit, cfg.hf_split,
+                                    check=lambda uri: check_path(uri, runtime, "ingest source"),
+                                    known=recorded_sources(out, cfg, piece_bytes) if cfg.incremental else None)
     input_hash = stage_input_hash(config={k: getattr(cfg, k) for k in OUTPUT_FIELDS},
                                   sources=[(s.uri, s.sha256) for s in sources])
-    out = Path(cfg.out or Path(runtime.state_dir) / "corpus").resolve()  # tasks may run elsewhere
     final = out / f"corpus-{input_hash[:16]}"
 
     def build(tmp: Path) -> dict:
         previous = find_previous(out, cfg.model_dump(mode="json", include=set(OUTPUT_FIELDS)),
                                  CORPUS_SCHEMA.to_string(), sources) if cfg.incremental else None
         total = sum(s.size for s in sources)
-        shards = pack_shards(sources, min(max_shard, max(PIECE_BYTES, total // (2 * worker_count(runtime)))),
-                             plan_reuse(previous, sources) if previous else {})
+        shards = pack_shards(sources, shard_target(total, worker_count(runtime), max_shard))
         started = time.perf_counter()
-        for folder in ("data", "rejects", "counts"):
-            (tmp / folder).mkdir()
-        finished = 0
-
-        def report(_i: int, _result: dict) -> None:
-            nonlocal finished
-            finished += 1
-            if on_progress:
-                on_progress(finished, len(shards))
-
-        tasks = [(str(tmp), shard_id, items, cfg) for shard_id, items in enumerate(shards)]
-        results = run_tasks(ingest_shard, tasks, runtime, on_done=report)
+        results = _ingest_shards(tmp, sources, shards, previous, cfg, runtime, on_progress)
         manifest = _manifest(cfg, sources, skipped, results, time.perf_counter() - started, previous)
         _check_reject_rate(manifest, cfg.max_reject_rate, tmp, out / f"failed-{final.name}")
         return manifest
@@ -94,26 +85,32 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
     return run_stage(final, "corpus", input_hash, build, _result)
 
 
-Item = tuple[int, Source, Piece, "Reuse | None"]  # (source id, source, piece, where its rows are if reused)
+def _ingest_shards(tmp: Path, sources: list, shards: list[list[Item]], previous: Previous | None, cfg: IngestConfig,
+                   runtime, on_progress: Callable[[int, int], None] | None) -> list[dict]:
+    """Each shard's result, in order: hard-linked from the earlier corpus when it holds the
+    same shard, else ingested by a task (copying the rows of unchanged sources)."""
+    for folder in ("data", "rejects", "counts"):
+        (tmp / folder).mkdir()
+    keys = [shard_key(items) for items in shards]
+    linked = link_unchanged_shards(previous, keys, tmp) if previous else {}
+    todo = {shard_id: items for shard_id, items in enumerate(shards) if shard_id not in linked}
+    if previous:  # where the rows of unchanged sources in the other shards are
+        reuse = plan_reuse(previous, sources, {source_id for items in todo.values() for source_id, *_ in items})
+        todo = {shard_id: with_reuse(items, reuse) for shard_id, items in todo.items()}
+    finished = len(linked)
 
+    def report(_i: int, _result: dict) -> None:
+        nonlocal finished
+        finished += 1
+        if on_progress:
+            on_progress(finished, len(shards))
 
-def pack_shards(sources: list[Source], shard_bytes: int,
-                reuse: dict[int, list[Reuse]] | None = None) -> list[list[Item]]:
-    """Group pieces into shards of about shard_bytes: big files are split, small ones packed.
-
-    The packing depends on the sources only, not on which are reused, so an incremental
-    ingest writes the same shards as a full one."""
-    shards, current, size = [], [], 0
-    reuse = reuse or {}
-    for source_id, source in enumerate(sources):
-        for k, piece in enumerate(source.pieces):
-            piece_size = (source.size if piece.end is None else piece.end) - piece.start
-            if current and size + piece_size > shard_bytes:
-                shards.append(current)
-                current, size = [], 0
-            current.append((source_id, source, piece, reuse[source_id][k] if source_id in reuse else None))
-            size += piece_size
-    return shards + [current] if current else shards
+    tasks = [(str(tmp), shard_id, items, cfg) for shard_id, items in todo.items()]
+    done = iter(run_tasks(ingest_shard, tasks, runtime, on_done=report))
+    results = [{**(linked[i] if i in linked else next(done)), "key": key} for i, key in enumerate(keys)]
+    for i in linked:
+        results[i]["sources"] = [shards[i][0][0], shards[i][-1][0]]
+    return results
 
 
 def ingest_shard(folder: str, shard_id: int, items: list[Item], cfg: IngestConfig) -> dict:
@@ -326,7 +323,8 @@ def _manifest(cfg, sources, skipped, results, seconds, previous: Previous | None
     counts["blank"] = reasons.get(BLANK, 0)
     counts["input_bytes"] = sum(s.size for s in sources)
     shards = [{"path": f"data/{r['file']}", "sha256": r["sha256"], "rows": r["totals"].get("sentences", 0),
-               "sources": r["sources"]} for r in results]
+               "tokens": r["totals"].get("tokens", 0), "reasons": r["reasons"], "sources": r["sources"],
+               "key": r["key"]} for r in results]
     origin = {i: {"ingest": "reused", "reused_from": previous.folder.name} for i in reused}
     return {
         "schema": CORPUS_SCHEMA.to_string(), "content_hash": sha256_json([s["sha256"] for s in shards]),

@@ -1,13 +1,18 @@
 """Incremental ingestion: the processed rows of unchanged sources come from an earlier corpus.
 
 A source whose (uri, sha256) is listed in the newest earlier complete corpus of the same
-output folder, written with the same output config, is not read again: each of its shard
-items copies its rows and rejects from that corpus's shards instead, one Parquet row group
-at a time (found by the shard's source range in the manifest and the row groups' min/max
-statistics), so memory stays bounded however large the corpus is.
+output folder, written with the same output config, is not read again. A shard made of
+exactly the pieces of an earlier shard (same sources, contents, byte ranges and source
+ids: the same `shard_key`) is that shard's files, hard-linked: nothing is read or
+written. Any other shard item of an unchanged source copies its rows and rejects from the
+earlier shards, one Parquet row group at a time (found by the shard's source range in the
+manifest and the row groups' min/max statistics), so memory stays bounded however large
+the corpus is.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from seqpipe.core.artifacts import SCHEMA_VERSION, read_json
+from seqpipe.core.artifacts import SCHEMA_VERSION, read_json, sha256_json
 from seqpipe.data.sources import Source
 
 
@@ -43,18 +48,23 @@ class Previous:
 def find_previous(out: Path, config: dict, schema: str, sources: list[Source]) -> Previous | None:
     """The newest complete corpus in `out` written with `config` that holds any source unchanged."""
     wanted = {(s.uri, s.sha256): i for i, s in enumerate(sources) if s.sha256}
-    for path in sorted(out.glob("corpus-*/manifest.json"), key=_mtime, reverse=True):
-        try:
-            manifest = read_json(path)
-        except (OSError, ValueError):
-            continue
+    for manifest in newest_manifests(out):
         if not _compatible(manifest, config, schema):
             continue
         matches = {wanted[key]: old for old, s in enumerate(manifest["sources"])
                    if (key := (s.get("uri"), s.get("sha256"))) in wanted}
         if matches:
-            return Previous(path.parent, manifest, matches)
+            return Previous(Path(manifest["folder"]), manifest, matches)
     return None
+
+
+def newest_manifests(out: Path) -> Iterator[dict]:
+    """The manifests of the complete corpora in `out`, newest first, each with its "folder"."""
+    for path in sorted(out.glob("corpus-*/manifest.json"), key=_mtime, reverse=True):
+        try:
+            yield {**read_json(path), "folder": str(path.parent)}
+        except (OSError, ValueError):
+            continue
 
 
 def _mtime(path: Path) -> int:
@@ -73,8 +83,8 @@ def _compatible(manifest: dict, config: dict, schema: str) -> bool:
             and all("sources" in s for s in manifest.get("shards", [])))
 
 
-def plan_reuse(previous: Previous, sources: list[Source]) -> dict[int, list[Reuse]]:
-    """For each reused source id, one Reuse per piece (in the order of source.pieces)."""
+def plan_reuse(previous: Previous, sources: list[Source], wanted: set[int]) -> dict[int, list[Reuse]]:
+    """For each reused source id in `wanted`, one Reuse per piece (in the order of source.pieces)."""
     files: dict[int, list[str]] = {}
     for shard in previous.manifest["shards"]:  # each shard holds a contiguous range of source ids
         first, last = shard["sources"]
@@ -83,6 +93,8 @@ def plan_reuse(previous: Previous, sources: list[Source]) -> dict[int, list[Reus
     folder = previous.folder.resolve()
     plan = {}
     for new_id, old_id in previous.matches.items():
+        if new_id not in wanted:
+            continue
         names = files.get(old_id, [])
         data = tuple(str(folder / "data" / n) for n in names)
         rejects = tuple(str(folder / "rejects" / n) for n in names)
@@ -93,6 +105,39 @@ def plan_reuse(previous: Previous, sources: list[Source]) -> dict[int, list[Reus
         plan[new_id] = [Reuse(folder.name, old_id, sources[new_id].uri, first, end, data, rejects)
                         for first, end in bounds]
     return plan
+
+
+def shard_key(items: list[tuple]) -> str:
+    """What a shard is made of: each piece's source id, uri, content hash and line range.
+    Written with the same output config, two shards with one key are the same bytes."""
+    return sha256_json([[source_id, source.uri, source.sha256, piece.start, piece.end, piece.first_line]
+                        for source_id, source, piece, _ in items])
+
+
+def link_unchanged_shards(previous: Previous, keys: list[str], tmp: Path) -> dict[int, dict]:
+    """Hard-link the earlier corpus's data/, rejects/ and counts/ files of every shard whose
+    key it lists (a copy where the file system has no hard links); returns, for each
+    linked shard id, what ingesting it would have returned (its sources' counts are the
+    earlier manifest's, as for every reused source)."""
+    earlier = {shard["key"]: shard for shard in previous.manifest["shards"] if "key" in shard}
+    linked = {}
+    for shard_id, key in enumerate(keys):
+        shard = earlier.get(key)
+        if shard is None:
+            continue
+        name, old = f"part-{shard_id:05d}.parquet", Path(shard["path"]).name
+        for folder in ("data", "rejects", "counts"):
+            _link(previous.folder / folder / old, tmp / folder / name)
+        linked[shard_id] = {"file": name, "sha256": shard["sha256"], "reasons": shard["reasons"], "counts": {},
+                            "totals": {"sentences": shard["rows"], "tokens": shard["tokens"]}}
+    return linked
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copyfile(source, target)
 
 
 class ReuseReader:

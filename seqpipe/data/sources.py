@@ -1,7 +1,10 @@
 """Finding and fingerprinting input sources: files, folders, globs, fsspec URIs, HF datasets.
 
 `plan_sources` turns what the user typed into a list of `Source`s, each with its size,
-sha256 and the byte ranges ("pieces") that can be read in parallel.
+sha256 and the byte ranges ("pieces") that can be read in parallel. A local file whose
+size and modification time (ns) are those an earlier corpus recorded keeps the sha256 and
+pieces recorded there instead of being read again (as git's index and make trust them;
+touch a file to have it hashed anew).
 """
 from __future__ import annotations
 
@@ -41,36 +44,43 @@ class Source:
     size: int = 0
     sha256: str = ""
     pieces: list[Piece] = field(default_factory=lambda: [Piece()])
+    spec: int = 0          # which of the user's specs (files, folders, globs) it came from
+    mtime_ns: int = 0      # local files: when it was last modified, as it was hashed
 
     def describe(self) -> dict:
+        pieces = {"pieces": [[p.start, p.end, p.first_line] for p in self.pieces]} if len(self.pieces) > 1 else {}
         return {"uri": self.uri, "format": self.format, "compression": self.compression,
-                "size": self.size, "sha256": self.sha256}
+                "size": self.size, "sha256": self.sha256, "mtime_ns": self.mtime_ns, **pieces}
 
 
 def plan_sources(specs: list[str], fmt: str = "auto", piece_bytes: int = 32 << 20,
                  txt_unit: str = "line", hf_split: str = "train",
-                 check: Callable[[str], object] | None = None) -> tuple[list[Source], list[str]]:
+                 check: Callable[[str], object] | None = None,
+                 known: dict[str, dict] | None = None) -> tuple[list[Source], list[str]]:
     """Resolve and fingerprint every source; returns (sources, skipped files in folders).
 
     `check` (seqpipe.core.paths.check_path under runtime.strict_paths) sees each resolved file or
-    URI before it is read, and raises to refuse it."""
+    URI before it is read, and raises to refuse it. `known`: an earlier corpus's source
+    entries by uri (`Source.describe`), made with the same format, txt_unit and piece_bytes."""
     found, skipped = [], []
-    for spec in specs:
+    for number, spec in enumerate(specs):
         f, s = _resolve(spec, fmt)
-        found += f
+        found += [(*entry, number) for entry in f]
         skipped += s
     seen, sources = set(), []
-    for uri, source_fmt, compression in found:
+    for uri, source_fmt, compression, number in found:
         if uri not in seen:
             seen.add(uri)
             if check is not None:
                 check(uri)
             splittable = source_fmt in LINE_FORMATS and not (source_fmt == "txt" and txt_unit == "file")
-            source = Source(uri, source_fmt, compression)
+            source = Source(uri, source_fmt, compression, spec=number)
             if source_fmt == "hf":
                 sources.append(_fingerprint_hf(source, hf_split))
-            else:
+            elif not _recorded(source, (known or {}).get(uri)):
                 sources.append(_fingerprint(source, piece_bytes, splittable))
+            else:
+                sources.append(source)
     if not sources:
         raise InputError(f"no input found in {specs}")
     return sources, skipped
@@ -107,9 +117,7 @@ def is_hf_saved_dataset(path: str) -> bool:
 def _resolve(spec: str, fmt: str) -> tuple[list[tuple], list[str]]:
     if spec.startswith(HF_PREFIX) or (fmt == "hf") or is_hf_saved_dataset(spec):
         return [(spec, "hf", None)], []
-    fs, _, paths = fsspec.get_fs_token_paths(spec)
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    unstrip = (lambda p: p) if protocol in ("file", "local") else (lambda p: f"{protocol}://{p}")
+    fs, paths, unstrip = _expand(spec)
     if not paths or (len(paths) == 1 and not fs.exists(paths[0])):
         hint = " (did you mean a glob? quote it so the shell does not expand it)" if globlib.has_magic(spec) else ""
         raise InputError(f"no input matches {spec!r}{hint}")
@@ -117,7 +125,7 @@ def _resolve(spec: str, fmt: str) -> tuple[list[tuple], list[str]]:
     explicit = len(paths) == 1 and not globlib.has_magic(spec)
     for path in sorted(paths):
         if fs.isdir(path):
-            for child in sorted(fs.find(path)):
+            for child in sorted(_files_under(fs, path)):
                 name = PurePosixPath(child).name
                 if name.startswith("."):
                     continue
@@ -131,9 +139,47 @@ def _resolve(spec: str, fmt: str) -> tuple[list[tuple], list[str]]:
     return found, skipped
 
 
+def _recorded(source: Source, entry: dict | None) -> bool:
+    """Take size, sha256 and pieces from an earlier record of this local file if its size and
+    modification time are still the recorded ones."""
+    if entry is None or "://" in source.uri or not entry.get("mtime_ns"):
+        return False
+    try:
+        stat = os.stat(source.uri)
+    except OSError:
+        return False
+    if (stat.st_size, stat.st_mtime_ns) != (entry["size"], entry["mtime_ns"]) or entry["format"] != source.format:
+        return False
+    source.size, source.sha256, source.mtime_ns = entry["size"], entry["sha256"], entry["mtime_ns"]
+    source.pieces = [Piece(*p) for p in entry.get("pieces", [])] or [Piece()]
+    return True
+
+
+def _expand(spec: str):
+    """(file system, matching paths, how to make a path a URI again). Local globs go through
+    Python's glob, which lists a folder of thousands of files four times faster than fsspec."""
+    if "://" not in spec:
+        from fsspec.implementations.local import LocalFileSystem
+
+        path = os.path.abspath(os.path.expanduser(spec))
+        paths = globlib.glob(path, recursive=True) if globlib.has_magic(path) else [path]
+        return LocalFileSystem(), [p for p in paths if not globlib.has_magic(path) or os.path.exists(p)], (lambda p: p)
+    fs, _, paths = fsspec.get_fs_token_paths(spec)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return fs, paths, (lambda p: f"{protocol}://{p}")
+
+
+def _files_under(fs, path: str) -> list[str]:
+    if "file" in fs.protocol:
+        return [os.path.join(root, name) for root, _, names in os.walk(path) for name in names]
+    return fs.find(path)
+
+
 def _fingerprint(source: Source, piece_bytes: int, splittable: bool) -> Source:
     """Hash the raw bytes; for uncompressed line formats also cut newline-aligned pieces."""
     splittable = splittable and source.compression is None
+    if "://" not in source.uri:
+        source.mtime_ns = os.stat(source.uri).st_mtime_ns  # before reading: a later write shows
     digest, size, lines = hashlib.sha256(), 0, 0
     pieces, piece_start, piece_line = [], 0, 1
     with open_raw(source.uri) as f:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from seqpipe.data import ingest
+from seqpipe.data import ingest, sources
 from seqpipe.config import VocabConfig
 from seqpipe.data.ingest import read_corpus, run_ingest
 from seqpipe.data.vocab import run_vocab
@@ -91,6 +91,49 @@ def test_incremental_ingest_reads_only_changed_sources_and_equals_a_full_ingest(
     for table in ("vocab.parquet", "chars.parquet"):
         assert pq.read_table(Path(vocabs[0].uri) / table).equals(pq.read_table(Path(vocabs[1].uri) / table))
     assert vocabs[0].stats["tokens"] == vocabs[1].stats["tokens"]
+
+
+def test_a_nightly_ingest_links_the_unchanged_shards_instead_of_rewriting_them(tmp_path, runtime, ingest_cfg,
+                                                                              monkeypatch):
+    src = write_sources(tmp_path / "src")
+    first = run_ingest(ingest_cfg(tmp_path / "src", **SMALL), runtime)
+    write_lines(tmp_path / "src" / "zz-new.txt", ["A new file. It arrived tonight."])
+    seen = read_sources(monkeypatch)
+    nightly = run_ingest(ingest_cfg(tmp_path / "src", **SMALL), runtime)
+    assert seen == ["zz-new.txt"]
+    full = run_ingest(ingest_cfg(tmp_path / "src", out=str(tmp_path / "full"), **SMALL), runtime)
+    assert nightly.content_hash == full.content_hash
+
+    earlier = {shard["key"]: Path(shard["path"]).name for shard in manifest(first.uri)["shards"]}
+    shards = manifest(nightly.uri)["shards"]
+    unchanged = [shard for shard in shards if shard["key"] in earlier]
+    assert len(shards) > 5 and len(unchanged) >= len(shards) - 1, "only the shard that takes the new file is new"
+    for shard in unchanged:
+        name = Path(shard["path"]).name
+        for kind in ("data", "rejects", "counts"):
+            linked, old = Path(nightly.uri) / kind / name, Path(first.uri) / kind / earlier[shard["key"]]
+            assert linked.stat().st_ino == old.stat().st_ino, f"{kind}/{name} was rewritten"
+            assert linked.read_bytes() == (Path(full.uri) / kind / name).read_bytes()
+
+    src["c"].write_text('{"text": "Changed json."}\n')  # a change in the middle: big.txt's shards stay
+    changed = run_ingest(ingest_cfg(tmp_path / "src", **SMALL), runtime)
+    before = {shard["key"] for shard in manifest(nightly.uri)["shards"]}
+    big = [s for s in manifest(changed.uri)["shards"] if s["sources"] == [1, 1]]
+    assert len(big) > 2 and all(shard["key"] in before for shard in big)
+
+
+def test_unchanged_files_are_not_hashed_again_and_a_rewritten_one_is(tmp_path, runtime, ingest_cfg, monkeypatch):
+    src = write_sources(tmp_path / "src")
+    first = run_ingest(ingest_cfg(tmp_path / "src", **SMALL), runtime)
+    hashed, real = [], sources._fingerprint
+    monkeypatch.setattr(sources, "_fingerprint", lambda source, *a: hashed.append(Path(source.uri).name) or real(source, *a))
+    assert run_ingest(ingest_cfg(tmp_path / "src", **SMALL), runtime).uri == first.uri and hashed == []
+    text = src["a"].read_text()
+    src["a"].write_text(text.replace("a", "b", 1))  # same size, new content: its modification time tells
+    second = run_ingest(ingest_cfg(tmp_path / "src", **SMALL), runtime)
+    assert hashed == ["a.txt"] and second.uri != first.uri
+    recorded = {Path(s["uri"]).name: s for s in manifest(second.uri)["sources"]}
+    assert len(recorded["big.txt"]["pieces"]) > 3, "a split file's pieces are recorded with it"
 
 
 def test_a_chain_of_incremental_ingests_stays_equal_to_a_full_ingest(tmp_path, runtime, ingest_cfg, monkeypatch):
