@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-import pytest
+# The compiled kernels (numba) check every array index in tests: an overrun there is silent
+# memory corruption in production. Their own cache, so production never loads checked code.
+os.environ.setdefault("NUMBA_BOUNDSCHECK", "1")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(os.environ.get("SEQPIPE_TEST_STATE", "/tmp/seqpipe-test-state"))
+                                             / "numba-cache"))
+
+import pytest  # noqa: E402
 
 from seqpipe.core import environment
 from seqpipe.config import IngestConfig, RuntimeConfig, VocabConfig
