@@ -262,8 +262,7 @@ def process_batches(pending: list[tuple[int, Batch]], uris: dict[int, str],
     keep = ~over_long
     source_ids, records, cleaned = source_ids[keep], records[keep], text.clean(texts.filter(pa.array(keep)), cfg.normalize)
     empty = pc.equal(pc.utf8_length(cleaned), 0).to_numpy(zero_copy_only=False)
-    for i in np.flatnonzero(empty):
-        rejects.append((source_ids[i], records[i], BLANK, cleaned[int(i)].as_py().encode()))
+    blank = (source_ids[empty], records[empty])  # often most of the rejects: kept as arrays
     source_ids, records, docs = source_ids[~empty], records[~empty], cleaned.filter(pa.array(~empty))
 
     sent_ids = np.zeros(len(docs), np.int32)
@@ -278,13 +277,22 @@ def process_batches(pending: list[tuple[int, Batch]], uris: dict[int, str],
         "doc_id": pa.array(records, pa.int64()), "sent_id": pa.array(sent_ids.astype(np.int32)),
         "text": docs, "tokens": text.tokenize(docs, cfg.tokenize),
     }, schema=CORPUS_SCHEMA)
-    rejects.sort(key=lambda r: (int(r[0]), int(r[1])))  # by source, line: the same order however batched
-    reject_sources = np.array([r[0] for r in rejects], np.int32)
-    rejects_table = pa.table({
-        "source": uri_table.take(pa.array(reject_sources, pa.int32())), "line": pa.array([int(r[1]) for r in rejects], pa.int64()),
-        "reason": pa.array([r[2] for r in rejects], pa.string()), "raw": pa.array([r[3] for r in rejects], pa.binary()),
-    }, schema=REJECT_SCHEMA)
-    return rows, rejects_table, reject_sources
+    return rows, *_rejects_table(rejects, blank, uri_table)
+
+
+def _rejects_table(rejects: list[tuple], blank: tuple[np.ndarray, np.ndarray],
+                   uri_table: pa.Array) -> tuple[pa.Table, np.ndarray]:
+    """The rejects (the listed ones, then the blank records), by source and line: the same
+    order however the records were batched (a stable sort). Returns them and their source ids."""
+    sources = np.concatenate([np.array([r[0] for r in rejects], np.int32), blank[0]]).astype(np.int32)
+    lines = np.concatenate([np.array([int(r[1]) for r in rejects], np.int64), blank[1]]).astype(np.int64)
+    order = np.lexsort((lines, sources))
+    reasons = pa.concat_arrays([pa.array([r[2] for r in rejects], pa.string()), pa.repeat(pa.scalar(BLANK), len(blank[0]))])
+    raws = pa.concat_arrays([pa.array([r[3] for r in rejects], pa.binary()),
+                             pa.repeat(pa.scalar(b"", pa.binary()), len(blank[0]))])
+    table = pa.table({"source": uri_table.take(pa.array(sources[order])), "line": pa.array(lines[order]),
+                      "reason": reasons.take(pa.array(order)), "raw": raws.take(pa.array(order))}, schema=REJECT_SCHEMA)
+    return table, sources[order]
 
 
 def count_tokens(tokens: pa.ChunkedArray | pa.ListArray) -> pa.Table:

@@ -105,14 +105,23 @@ def _reach(state, window):
 @numba.njit(nogil=True, fastmath=True, cache=True)
 def skipgram_ns(w_in, w_out, ids, sentence, keep_prob, prob, alias, sigmoid, log_sigmoid,
                 window, negative, lr_start, lr_end, seed):
-    """Skip-gram, negative sampling: each context's W_in row predicts the centre word."""
+    """Skip-gram, negative sampling: each context's W_in row predicts the centre word.
+
+    A window at a time, as matrix products: the scores of every (context, target) pair
+    from the rows as they were, then each target row moves by sum_j g_jk x_j and each
+    context row by sum_k g_jk out_k (a target that is the centre word itself is skipped).
+    """
     dim, n_words = w_in.shape[1], len(ids)
     state = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
     buffer = np.empty(n_words, np.int32)
     targets = np.empty(negative + 1, np.int64)
+    labels = np.zeros(negative + 1, np.float32)
+    labels[0] = 1.0
+    live = np.ones(negative + 1, np.bool_)
+    ctx_rows = np.empty(2 * window, np.int64)
+    g = np.empty((2 * window, negative + 1), np.float32)
+    acc = np.empty(dim, np.float32)
     out_rows = np.empty((negative + 1, dim), np.float32)
-    grad_out = np.empty((negative + 1, dim), np.float32)
-    neu1e = np.empty(dim, np.float32)
     loss, pairs, start = 0.0, 0, 0
     while start < n_words:
         lr = lr_start + (lr_end - lr_start) * start / n_words
@@ -122,25 +131,33 @@ def skipgram_ns(w_in, w_out, ids, sentence, keep_prob, prob, alias, sigmoid, log
             targets[0] = buffer[pos]
             for k in range(1, negative + 1):
                 state, targets[k] = _draw_noise(state, prob, alias)
-            for k in range(negative + 1):
-                out_rows[k] = w_out[targets[k]]
-            grad_out[:] = 0.0
+                live[k] = targets[k] != targets[0]
+            c = 0
             for ctx in range(max(0, pos - reach), min(kept, pos + reach + 1)):
-                if ctx == pos:
-                    continue
-                x = w_in[buffer[ctx]]
-                neu1e[:] = 0.0
+                if ctx != pos:
+                    ctx_rows[c] = buffer[ctx]
+                    c += 1
+            for k in range(negative + 1):      # scores and gradients, one target row at a time
+                out_rows[k] = w_out[targets[k]]
+                for j in range(c):
+                    if live[k]:
+                        g[j, k], term = _gradient(_dot(w_in[ctx_rows[j]], out_rows[k]), labels[k], lr, sigmoid,
+                                                  log_sigmoid)
+                        loss += term
+                    else:
+                        g[j, k] = 0.0
+            for k in range(negative + 1):      # each target row moves by sum_j g_jk x_j
+                if live[k]:
+                    acc[:] = 0.0
+                    for j in range(c):
+                        _axpy(g[j, k], w_in[ctx_rows[j]], acc)
+                    _axpy(np.float32(1.0), acc, w_out[targets[k]])
+            for j in range(c):                 # each context row by sum_k g_jk out_k (out as it was)
+                acc[:] = 0.0
                 for k in range(negative + 1):
-                    if k > 0 and targets[k] == targets[0]:
-                        continue  # a negative that is the centre word itself is skipped
-                    g, term = _gradient(_dot(x, out_rows[k]), 1.0 if k == 0 else 0.0, lr, sigmoid, log_sigmoid)
-                    loss += term
-                    _axpy(g, out_rows[k], neu1e)
-                    _axpy(g, x, grad_out[k])
-                _axpy(np.float32(1.0), neu1e, x)
-                pairs += 1
-            for k in range(negative + 1):
-                _axpy(np.float32(1.0), grad_out[k], w_out[targets[k]])
+                    _axpy(g[j, k], out_rows[k], acc)
+                _axpy(np.float32(1.0), acc, w_in[ctx_rows[j]])
+            pairs += c
     return loss, pairs
 
 
