@@ -148,6 +148,12 @@ class EmbeddingsConfig(Strict):
     glove_alpha: float = Field(0.75, gt=0)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
+    @model_validator(mode="after")
+    def _kernel_fits_the_device(self):
+        if self.kernel == "hogwild" and self.use_gpu:
+            raise ValueError("embeddings.kernel hogwild runs on CPU threads; with use_gpu: true use batched (or auto)")
+        return self
+
 
 class EncoderConfig(Strict):
     cell: Literal["lstm", "gru", "rnn"] = "lstm"
