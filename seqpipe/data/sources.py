@@ -162,11 +162,10 @@ def _expand(spec: str):
         from fsspec.implementations.local import LocalFileSystem
 
         path = os.path.abspath(os.path.expanduser(spec))
-        paths = globlib.glob(path, recursive=True) if globlib.has_magic(path) else [path]
-        return LocalFileSystem(), [p for p in paths if not globlib.has_magic(path) or os.path.exists(p)], (lambda p: p)
+        return LocalFileSystem(), globlib.glob(path, recursive=True) if globlib.has_magic(path) else [path], str
     fs, _, paths = fsspec.get_fs_token_paths(spec)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return fs, paths, (lambda p: f"{protocol}://{p}")
+    return fs, paths, str if protocol in ("file", "local") else (lambda p: f"{protocol}://{p}")
 
 
 def _files_under(fs, path: str) -> list[str]:
