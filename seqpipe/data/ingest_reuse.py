@@ -11,6 +11,7 @@ the corpus is.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections import OrderedDict
@@ -62,9 +63,16 @@ def newest_manifests(out: Path) -> Iterator[dict]:
     """The manifests of the complete corpora in `out`, newest first, each with its "folder"."""
     for path in sorted(out.glob("corpus-*/manifest.json"), key=_mtime, reverse=True):
         try:
-            yield {**read_json(path), "folder": str(path.parent)}
+            yield {**_read_manifest(str(path), _mtime(path)), "folder": str(path.parent)}
         except (OSError, ValueError):
             continue
+
+
+@functools.lru_cache(maxsize=2)
+def _read_manifest(path: str, mtime_ns: int) -> dict:
+    """One parse per manifest version: an ingest asks for the newest one twice (recorded
+    file fingerprints, then the reusable shards), and a big corpus's runs to megabytes."""
+    return read_json(path)
 
 
 def _mtime(path: Path) -> int:

@@ -37,6 +37,12 @@ def _next(state):
 
 
 @numba.njit(inline="always")
+def _seeded(seed):
+    """A generator state from a seed (Knuth's multiplicative hash spreads nearby seeds)."""
+    return np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
+
+
+@numba.njit(inline="always")
 def _uniform(state):
     """A float32 in [0, 1) from the generator's high bits."""
     return np.float32((state >> np.uint64(40)) & np.uint64(0xFFFFFF)) / np.float32(16777216.0)
@@ -112,7 +118,7 @@ def skipgram_ns(w_in, w_out, ids, sentence, keep_prob, prob, alias, sigmoid, log
     context row by sum_k g_jk out_k (a target that is the centre word itself is skipped).
     """
     dim, n_words = w_in.shape[1], len(ids)
-    state = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
+    state = _seeded(seed)
     buffer = np.empty(n_words, np.int32)
     targets = np.empty(negative + 1, np.int64)
     labels = np.zeros(negative + 1, np.float32)
@@ -179,7 +185,7 @@ def skipgram_hs(w_in, w_out, ids, sentence, keep_prob, codes, points, lengths, s
                 window, lr_start, lr_end, seed):
     """Skip-gram, hierarchical softmax: each context's W_in row walks the centre word's path."""
     dim, n_words = w_in.shape[1], len(ids)
-    state = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
+    state = _seeded(seed)
     buffer = np.empty(n_words, np.int32)
     neu1e = np.empty(dim, np.float32)
     loss, pairs, start = 0.0, 0, 0
@@ -207,7 +213,7 @@ def cbow(w_in, w_out, ids, sentence, keep_prob, prob, alias, codes, points, leng
     """CBOW: the mean of the context rows predicts the centre word, by negative sampling or
     (hs) hierarchical softmax; every context row then receives the whole gradient of the mean."""
     dim, n_words = w_in.shape[1], len(ids)
-    state = np.uint64(seed) * np.uint64(2654435761) + np.uint64(1)
+    state = _seeded(seed)
     buffer = np.empty(n_words, np.int32)
     hidden = np.empty(dim, np.float32)
     neu1e = np.empty(dim, np.float32)
