@@ -127,10 +127,10 @@ def warm_up() -> None:
     import pyarrow as pa
     import pyarrow.acero  # noqa: F401  (group_by's engine: 0.2 s to import the first time)
 
-    from seqpipe.data.text import tokenize
+    from seqpipe.data.text import clean, split_sentences, tokenize
 
     pa.array(["x"])  # pyarrow imports pandas (0.3 s) on its first conversion of Python objects
-    tokenize(pa.array(["x"]))  # the compiled tokenizer loads (0.3 s) on its first call
+    tokenize(split_sentences(clean(pa.array(["x"])))[0].values)  # the compiled passes load on their first call
 
     import seqpipe.data.ingest  # noqa: F401
     import seqpipe.data.vocab  # noqa: F401

@@ -31,7 +31,18 @@ _ABBREV_SPLIT = r"(\b(?:" + "|".join(a.replace(".", r"\.") for a in ABBREVIATION
 
 
 def clean(texts: pa.Array, normalize: str = "NFKC") -> pa.Array:
-    """Unicode-normalise and collapse whitespace runs to one space."""
+    """Unicode-normalise and collapse whitespace runs to one space (`clean_by_regex`, compiled)."""
+    if normalize != "none":
+        texts = unicode_normalize(texts, normalize)
+    if texts.null_count == 0:
+        from seqpipe.data.text_kernels import collapse_whitespace
+
+        return pc.utf8_trim_whitespace(collapse_whitespace(texts))
+    return clean_by_regex(texts, "none")
+
+
+def clean_by_regex(texts: pa.Array, normalize: str = "NFKC") -> pa.Array:
+    """`clean` as one RE2 replacement: the reference the compiled pass follows."""
     if normalize != "none":
         texts = unicode_normalize(texts, normalize)
     texts = pc.replace_substring_regex(texts, _WHITESPACE_TO_FIX, " ")
@@ -43,8 +54,15 @@ def unicode_normalize(texts: pa.Array, form: str) -> pa.Array:
 
     pyarrow 25's utf8_normalize decomposes but never recomposes ('é' comes out as 'e' +
     U+0301, one word becoming two vocabulary entries), so the rows left holding a
-    combining mark are recomposed with unicodedata; other rows are already right.
+    combining mark are recomposed with unicodedata; other rows are already right. ASCII
+    rows, most rows of English text, are their own normal form and are left alone.
     """
+    ascii_rows = pc.string_is_ascii(texts)
+    if pc.all(ascii_rows).as_py() is not False:
+        return texts
+    if pc.any(ascii_rows).as_py():
+        others = pc.invert(ascii_rows)
+        return pc.replace_with_mask(texts, others, unicode_normalize(texts.filter(others), form))
     texts = pc.utf8_normalize(texts, form)
     marked = pc.match_substring_regex(texts, r"\pM")
     rows = np.flatnonzero(marked.to_numpy(zero_copy_only=False))
@@ -55,7 +73,17 @@ def unicode_normalize(texts: pa.Array, form: str) -> pa.Array:
 
 
 def split_sentences(texts: pa.Array) -> pa.ListArray:
-    """Split each text into sentences at . ! ? … followed by a capital or a digit."""
+    """Split each text into sentences at . ! ? … followed by a capital or a digit
+    (`split_sentences_by_regex`, compiled)."""
+    if texts.null_count == 0:
+        from seqpipe.data.text_kernels import split_sentences as split_compiled
+
+        return split_compiled(texts, ABBREVIATIONS)
+    return split_sentences_by_regex(texts)
+
+
+def split_sentences_by_regex(texts: pa.Array) -> pa.ListArray:
+    """`split_sentences` as two RE2 replacements and a split: the reference of the compiled pass."""
     marked = pc.replace_substring_regex(texts, SENTENCE_END, "\\1" + SPLIT_MARK + "\\2")
     marked = pc.replace_substring_regex(marked, _ABBREV_SPLIT, "\\1 ")
     return pc.split_pattern(marked, SPLIT_MARK)
