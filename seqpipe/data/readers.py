@@ -7,6 +7,8 @@ number, the reason and the raw bytes, so accepted + rejected = read. It raises
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 import lzma
 import zlib
@@ -20,10 +22,11 @@ import pyarrow.parquet as pq
 import zstandard
 
 from seqpipe.core.errors import InputError
-from seqpipe.data.sources import Piece, Source, load_hf, open_binary
+from seqpipe.data.sources import Piece, Source, load_hf, open_binary, open_raw
 
 BLOCK = 8 << 20
 BATCH_RECORDS = 20_000
+SMALL_FILE = 1 << 20  # stored bytes: a file this small is read whole
 RAW_KEEP = 4096  # bytes of a rejected record kept in rejects/ (the reason says how long it was)
 UTF8_BOM = b"\xef\xbb\xbf"
 # What a truncated or corrupt .gz/.bz2/.xz/.zst file raises part way through (gzip's BadGzipFile is an OSError).
@@ -80,7 +83,7 @@ def _read_format(source: Source, piece: Piece, cfg) -> Iterator[Batch]:
 
 def read_text_lines(source: Source, piece: Piece, encoding: str) -> Iterator[Batch]:
     line = piece.first_line
-    with open_binary(source) as f:
+    with _small_file(source, piece) or open_binary(source) as f:
         f.seek(piece.start)
         for block in _line_blocks(f, piece):
             if line == 1:
@@ -88,6 +91,21 @@ def read_text_lines(source: Source, piece: Piece, encoding: str) -> Iterator[Bat
             batch = _decode_lines(block, line, encoding)
             line += batch.read
             yield batch
+
+
+def _small_file(source: Source, piece: Piece) -> io.BytesIO | None:
+    """A whole small file's content, read and decompressed in one call each (a stream's
+    buffered reads cost more than the work on a file of a few kilobytes), else None."""
+    if source.size > SMALL_FILE or piece.start or piece.end is not None:
+        return None
+    with open_raw(source.uri) as f:
+        raw = f.read()
+    if source.compression == "gzip":
+        return io.BytesIO(gzip.decompress(raw))
+    if source.compression:
+        with open_binary(source) as f:
+            return io.BytesIO(f.read())
+    return io.BytesIO(raw)
 
 
 def read_text_file(source: Source, encoding: str) -> Iterator[Batch]:

@@ -16,6 +16,7 @@ from seqpipe.data.ingest_reuse import Reuse, newest_manifests
 from seqpipe.data.sources import Piece, Source
 
 PIECE_BYTES = 4 << 20  # large text files are cut into newline-aligned pieces of this size
+COMPRESSION_RATIO = 3  # what a shard counts a compressed file as: the text in it (gzip gives English 3x)
 
 
 def recorded_sources(out: Path, cfg: IngestConfig, piece_bytes: int) -> dict[str, dict]:
@@ -46,8 +47,9 @@ def pack_shards(sources: list[Source], shard_bytes: int) -> list[list[Item]]:
 
     Where a shard ends depends on the sources around it only, so that a nightly ingest
     finds the shards away from what changed as they were (`link_unchanged_shards`): a
-    shard ends after a source whose uri draws a cut, with probability size / shard_bytes
-    (the expected shard is shard_bytes); before and after a source cut into pieces; and
+    shard ends after a source whose uri draws a cut, with probability text / shard_bytes,
+    where a source's text is its size, 3x for a compressed one (`text_estimate`: the
+    expected shard holds shard_bytes of text, so compressed and plain shards take as long); before and after a source cut into pieces; and
     where the next piece would take it past twice shard_bytes (big files: shard_bytes).
     After an added, removed or resized source the packing falls back into step at the next
     cut. Each of the user's specs (a folder, a glob) starts a shard of its own, so that a
@@ -66,15 +68,20 @@ def pack_shards(sources: list[Source], shard_bytes: int) -> list[list[Item]]:
         if split or source_id and source.spec != sources[source_id - 1].spec:
             close()
         for piece in source.pieces:
-            piece_size = (source.size if piece.end is None else piece.end) - piece.start
+            piece_size = (text_estimate(source) if piece.end is None else piece.end) - piece.start
             if current and size + piece_size > (shard_bytes if split else 2 * shard_bytes):
                 close()
             current.append((source_id, source, piece, None))
             size += piece_size
-        if split or _draws_cut(source.uri, source.size / shard_bytes):
+        if split or _draws_cut(source.uri, text_estimate(source) / shard_bytes):
             close()
     close()
     return shards
+
+
+def text_estimate(source: Source) -> int:
+    """The bytes of text a source is expected to give, which is what a shard's work is in."""
+    return source.size * (COMPRESSION_RATIO if source.compression else 1)
 
 
 def with_reuse(items: list[Item], reuse: dict[int, list[Reuse]]) -> list[Item]:
