@@ -171,6 +171,7 @@ def _register(folder: str, manifest: dict, register_as: str) -> str:
     from mlflow.models import infer_signature
 
     import seqpipe
+    from seqpipe.core.predictor import load_predictor
 
     examples = manifest["examples"]
     with tempfile.TemporaryDirectory(prefix="seqpipe-") as tmp:
@@ -180,40 +181,14 @@ def _register(folder: str, manifest: dict, register_as: str) -> str:
             Path(model_folder).mkdir()
             for name in ["manifest.json", *manifest["model_files"]]:
                 shutil.copy2(Path(folder) / name, Path(model_folder) / name)
-        model = _folder_model()
-        model.load_context(_Context({"model": model_folder}))
-        signature = infer_signature(examples, model.predict(None, examples))
+        signature = infer_signature(examples, load_predictor(model_folder).predict(examples))
         info = mlflow.pyfunc.log_model(
-            name=manifest["kind"], python_model=model, artifacts={"model": model_folder}, input_example=examples,
+            name=manifest["kind"], python_model=str(Path(__file__).with_name("folder_model.py")),
+            artifacts={"model": model_folder}, input_example=examples,
             signature=signature, code_paths=[str(Path(seqpipe.__file__).parent)],
             pip_requirements=["torch", "numpy", "pyarrow", "pandas", "seqeval", "pydantic"],
             registered_model_name=register_as)
     return str(info.registered_model_version)
-
-
-class _Context:
-    def __init__(self, artifacts: dict):
-        self.artifacts = artifacts
-
-
-def _folder_model():
-    """A pyfunc over a stage's output folder: the predictor its manifest names, with its
-    `predict` (NER: entities as JSON; LM: log P(text); translation: translations; speech:
-    transcripts of audio paths; embeddings: one vector per word). The seqpipe package
-    travels as code, so `mlflow.pyfunc.load_model` works wherever torch is installed."""
-    import mlflow.pyfunc
-
-    class FolderModel(mlflow.pyfunc.PythonModel):
-        def load_context(self, context):
-            from seqpipe.core.predictor import load_predictor
-
-            self.model = load_predictor(context.artifacts["model"])
-
-        def predict(self, context, model_input, params=None):
-            inputs = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
-            return self.model.predict(inputs)
-
-    return FolderModel()
 
 
 def load_registered(runtime: RuntimeConfig, uri: str):
