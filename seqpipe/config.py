@@ -330,20 +330,22 @@ class SpeechConfig(Strict):
 
 
 class PipelineConfig(Strict):
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
-    services: ServicesConfig = Field(default_factory=ServicesConfig)
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
-    demo: DemoConfig = Field(default_factory=DemoConfig)
+    """The whole pipeline. The order is the Prefect run form's: the data and the models a user
+    changes most first, how and where it runs last."""
     ingest: IngestConfig = Field(default_factory=IngestConfig)
-    vocab: VocabConfig = Field(default_factory=VocabConfig)
-    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     downstream: list[Literal["ner", "lm", "translation", "speech"]] = Field(
         default_factory=lambda: ["ner", "lm", "translation", "speech"], description="Stages after pretraining.")
+    demo: DemoConfig = Field(default_factory=DemoConfig)
+    vocab: VocabConfig = Field(default_factory=VocabConfig)
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
     ner: NerConfig = Field(default_factory=NerConfig)
     lm: LmConfig = Field(default_factory=LmConfig)
     translation: TranslationConfig = Field(default_factory=TranslationConfig)
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
 
 
 def config_hash(model: BaseModel) -> str:
