@@ -9,10 +9,14 @@ unchanged rerun costs one pass of hashing over the inputs.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_UI_URL
 from prefect.artifacts import create_markdown_artifact
 
+from flows.progress import StageProgressArtifact
 from flows.step import TASKS, config_section, describe, run_step
 from seqpipe.config import DemoConfig, PipelineConfig, RuntimeConfig
+from seqpipe.core import progress
 from seqpipe.core.errors import SeqpipeError
 from seqpipe.core.stage import StageInputs
 from seqpipe.data.demo_corpus import build_demo_corpus
@@ -44,9 +48,12 @@ def demo_task(runtime: RuntimeConfig, demo: DemoConfig) -> str:
 @task(name="stage", retries=1, retry_delay_seconds=5, retry_condition_fn=retry_on_io_errors)
 def stage_task(stage: str, cfg, inputs: StageInputs, runtime: RuntimeConfig, parent_run_id: str | None,
                promotion, name: str | None = None, register_as: str | None = None) -> tuple:
-    """flows.step.run_step as a Prefect task: the stage's MLflow run, its output, the gate."""
-    outcome = run_step(stage, cfg, inputs, runtime, promotion, parent_run_id, name, register_as)
-    get_run_logger().info(describe(name or stage, outcome))
+    """flows.step.run_step as a Prefect task: the stage's MLflow run, its output, the gate; its
+    progress as an artifact and log lines of the task run."""
+    logger = get_run_logger()
+    with progress.listening(StageProgressArtifact(name or stage, logger)):
+        outcome = run_step(stage, cfg, inputs, runtime, promotion, parent_run_id, name, register_as)
+    logger.info(describe(name or stage, outcome))
     return outcome.result, outcome.decision
 
 
@@ -85,8 +92,8 @@ def run_stages(config: PipelineConfig, target: str) -> dict:
                 summary[name] = result.model_dump()
                 decisions.append(decision)
     summary["promotion"] = [d for d in decisions if d]
-    publish_summary(config, run_id, summary["promotion"])
-    return {"mlflow_run_id": run_id, **summary}
+    links = publish_summary(config, run_id, summary["promotion"])
+    return {"mlflow_run_id": run_id, **summary, "links": links}
 
 
 def needs_char_lm(config: PipelineConfig, downstream: list[str]) -> bool:
@@ -135,9 +142,16 @@ def on_demo_data(cfg, minutes: float):
     return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_minutes": minutes})})
 
 
-def publish_summary(config: PipelineConfig, run_id: str, decisions: list[dict]) -> None:
-    """A Prefect markdown artifact: links to the MLflow runs and the promotion decisions."""
+def publish_summary(config: PipelineConfig, run_id: str, decisions: list[dict]) -> dict[str, str]:
+    """A Prefect markdown artifact: links to the MLflow runs and the promotion decisions.
+    Returns the links a person follows next: the pipeline's MLflow run, the Prefect flow run."""
     services = config.services
-    links = tracking.run_links(config.runtime, run_id, f"http://{services.host}:{services.mlflow_port}")
+    mlflow_ui = f"http://{services.host}:{services.mlflow_port}"
+    links = tracking.run_links(config.runtime, run_id, mlflow_ui)
     markdown = registry.decision_markdown([registry.Decision(**d) for d in decisions], links)
     create_markdown_artifact(markdown, key="seqpipe-run-summary", description="MLflow runs and model promotion")
+    mlflow_link = next(iter(links.values()))
+    if not config.runtime.tracking_uri:  # SQLite: the link works while `seqpipe up` serves it
+        mlflow_link += "  (served by `seqpipe up`)"
+    prefect_link = flow_run.ui_url if PREFECT_UI_URL.value() else "embedded, no UI (`seqpipe up` starts one)"
+    return {"MLflow": mlflow_link, "Prefect": prefect_link}

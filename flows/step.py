@@ -7,11 +7,14 @@ imports Prefect.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from seqpipe.config import PromotionConfig, RuntimeConfig
+from seqpipe.core import progress
+from seqpipe.core.progress import Update
 from seqpipe.core.stage import StageInputs
 from seqpipe.data.ingest import run_ingest
 from seqpipe.data.vocab import run_vocab
@@ -22,10 +25,11 @@ from seqpipe.tasks.speech import stage as speech
 from seqpipe.tasks.translation import stage as translation
 from seqpipe.tracking import registry
 from seqpipe.tracking import runs as tracking
+from seqpipe.tracking.epochs import watch_epochs
 
 # stage name -> task stage module (run, REGISTER_AS, GATE, with_demo_data, evaluation_set); a new task is one line
 TASKS = {"pretrain": embeddings, "ner": ner, "lm": lm, "translation": translation, "speech": speech}
-DATA_STAGES = {"ingest": lambda cfg, inputs, runtime, run_id: run_ingest(cfg, runtime),
+DATA_STAGES = {"ingest": lambda cfg, inputs, runtime, run_id: run_ingest(cfg, runtime, on_progress=_shards_written),
                "vocab": lambda cfg, inputs, runtime, run_id: run_vocab(cfg, inputs.corpus, runtime)}
 
 
@@ -49,9 +53,16 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
     A new output of a task stage is registered as `register_as` (default: the stage's
     REGISTER_AS) and gated; a reused one was registered and gated by the run that wrote it.
     """
-    task = TASKS.get(stage)
-    with tracking.stage_run(runtime, name or stage, cfg, parent_run_id) as run_id:
-        result = task.run(cfg, inputs, runtime, run_id) if task else DATA_STAGES[stage](cfg, inputs, runtime, run_id)
+    task, name = TASKS.get(stage), name or stage
+    epochs = _epochs(cfg)
+    progress.report(Update(name, "start", total=epochs or 0, unit="epochs" if epochs else "shards"))
+    started = time.monotonic()
+    with tracking.stage_run(runtime, name, cfg, parent_run_id) as run_id:
+        if task:
+            with watch_epochs(run_id, name, epochs or 0):
+                result = task.run(cfg, inputs, runtime, run_id)
+        else:
+            result = DATA_STAGES[stage](cfg, inputs, runtime, run_id)
         model = (register_as or task.REGISTER_AS) if task and not result.reused else None
         version = tracking.log_output(result.uri, result.reused, model)
         decision = None
@@ -60,7 +71,38 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
             eval_set = registry.evaluation_set_hash(*task.evaluation_set(cfg, inputs))
             decision = registry.as_dict(registry.promote_if_better(model, version, result.metrics, eval_set, margin,
                                                                    task.GATE))
-    return StepOutcome(result, version, decision)
+    outcome = StepOutcome(result, version, decision)
+    progress.report(Update(name, "end", summary=summarize(stage, outcome, time.monotonic() - started)))
+    return outcome
+
+
+def summarize(stage: str, outcome: StepOutcome, seconds: float) -> dict:
+    """A stage's row in a run's summary: new or reused, the headline metric and its baseline,
+    the model version and the gate's verdict, the time."""
+    result, task = outcome.result, TASKS.get(stage)
+    row = {"reused": result.reused, "seconds": round(seconds, 1), "version": outcome.version,
+           "decision": outcome.decision}
+    metrics = result.metrics if task else getattr(result, "counts", None) or getattr(result, "stats", {})
+    if task is not None:
+        headline, baseline = next((m for m in task.GATE.metrics if m in metrics), None), task.GATE.baseline
+        headline = headline or next((m for m in ("words_per_s", "loss") if m in metrics), None)  # no analogy set
+        row["metric"] = (headline, metrics[headline]) if headline else None
+        row["baseline"] = (baseline, metrics[baseline]) if baseline in metrics else None
+    elif stage == "ingest":
+        row["metric"] = ("tokens", metrics.get("tokens"))
+    else:
+        row["metric"] = ("size", metrics.get("size"))
+    return row
+
+
+def _epochs(cfg: BaseModel) -> int | None:
+    """How many epochs a training stage's config asks for (None: a data stage)."""
+    train = getattr(cfg, "train", None)
+    return getattr(train, "epochs", None) or getattr(cfg, "epochs", None)
+
+
+def _shards_written(done: int, total: int) -> None:
+    progress.report(Update("ingest", "advance", done, total, "shards"))
 
 
 def describe(stage: str, outcome: StepOutcome) -> str:

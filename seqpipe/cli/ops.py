@@ -2,8 +2,6 @@
 (deployments + the nightly schedule), compare, lineage, promote (the MLflow registry)."""
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -19,8 +17,15 @@ from seqpipe.cli.app import ConfigOption, SetOption, app, console, friendly_erro
 def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption,
              stage: Optional[str] = typer.Option(None, help="Only this stage and what it needs: ingest, vocab, "
                                                  "pretrain, finetune-ner, finetune-lm, finetune-translation, "
-                                                 "finetune-speech (default: every stage).")):
+                                                 "finetune-speech (default: every stage)."),
+             verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Ray's, Prefect's and MLflow's output "
+                                          "live instead of writing it to the run's log file."),
+             json_file: Optional[Path] = typer.Option(None, "--json", help="Write the run's outputs, metrics and "
+                                                      "promotion decisions to this JSON file.")):
     """Run the whole pipeline as a Prefect flow (local Prefect, Ray and MLflow by default)."""
+    from seqpipe.cli.live import RunConsole
+    from seqpipe.core import progress
+    from seqpipe.core.artifacts import write_json
     from seqpipe.core.errors import InputError
 
     cfg = load(config, set_)
@@ -29,10 +34,12 @@ def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = 
 
     if stage is not None and stage not in STAGE_FLOWS:
         raise InputError(f"no stage {stage!r}; choose from {', '.join(STAGE_FLOWS)}")
-    summary = (STAGE_FLOWS[stage] if stage else pipeline_flow)(config=cfg)
-    console.print(f"pipeline done: MLflow run {summary['mlflow_run_id']}")
-    json.dump(summary, sys.stdout, indent=2)
-    print()
+    with RunConsole(cfg.runtime.state_dir, "pipeline", verbose) as run_console, progress.listening(run_console):
+        summary = (STAGE_FLOWS[stage] if stage else pipeline_flow)(config=cfg)
+    run_console.summary(summary.get("links", {}))
+    if json_file:
+        write_json(json_file, summary)
+    run_console.quiet_until_exit()
 
 
 @app.command()

@@ -35,9 +35,12 @@ class StageInputs(BaseModel):
 @dataclass(frozen=True)
 class Gate:
     """What judges a registered version in the promotion gate (seqpipe.tracking.registry): the
-    first of `metrics` the stage produced, and whether higher ("max") or lower ("min") is better."""
+    first of `metrics` the stage produced, and whether higher ("max") or lower ("min") is better.
+    `baseline`: the metric a run's summary shows beside it (the unigram model's perplexity,
+    greedy decoding's BLEU), where there is one."""
     metrics: tuple[str, ...]
     mode: str = "max"
+    baseline: str | None = None
 
 
 class StageResult(BaseModel):

@@ -205,7 +205,7 @@ def log_epoch(runtime, run_id: str | None, metrics: dict, epoch: int) -> None:
     if run_id:
         from seqpipe.tracking import runs as tracking
 
-        tracking.log_metrics_to(runtime, run_id, metrics, epoch)
+        tracking.log_metrics_to(runtime, run_id, {**metrics, "epoch": epoch}, epoch)  # "epoch": the driver's progress
     print(f"epoch {epoch}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in metrics.items()), flush=True)
 
@@ -353,10 +353,8 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     A rerun with the same run_name resumes from the last checkpoint. Raises
     TrainingDiverged when the loss or the gradients stopped being finite.
     """
-    from ray.train.torch import TorchTrainer
-
     from seqpipe.core.fanout import ensure_ray
-    from seqpipe.training.scaling import worker_scaling
+    from seqpipe.training.scaling import trainer_class, worker_scaling
 
     ensure_ray(runtime)
     scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker)
@@ -364,8 +362,8 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     config = {"task": task, "task_config": task_config, "settings": f"{type(cfg).__module__}:{type(cfg).__qualname__}",
               "train": cfg.model_dump(mode="json"), "runtime": runtime.model_dump(mode="json"),
               "mlflow_run_id": mlflow_run_id, "threads": threads}
-    trainer = TorchTrainer(worker_loop, train_loop_config=config, scaling_config=scaling,
-                           run_config=_run_config(cfg, runtime, run_name, mode))
+    trainer = trainer_class(runtime)(worker_loop, train_loop_config=config, scaling_config=scaling,
+                                     run_config=_run_config(cfg, runtime, run_name, mode))
     result = trainer.fit()
     if mode == "last":
         return FitResult(*checkpoints.load_arrays(result.checkpoint, arrays))

@@ -54,3 +54,23 @@ def merge_moves(tensors: list[torch.Tensor], before: list[torch.Tensor],
         reduce(moved)
         tensor /= moved.clamp(min=1).reshape(-1, *[1] * (tensor.dim() - 1))
         tensor += start
+
+
+def trainer_class(runtime):
+    """Ray Train's TorchTrainer; on the Ray this process started, without its placement-group
+    cleaner. The cleaner asks Ray's State API every second whether the controller lives; that
+    API is served by the dashboard, which a local Ray runs without (README, Security defaults),
+    so it printed a warning each second, and with a second local Ray on the machine (another
+    seqpipe run, the tests) it could not tell which to ask and crashed the run. A local Ray
+    ends with this process, and its placement groups with it: there is nothing to clean."""
+    from ray.train.torch import TorchTrainer
+    from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+
+    if runtime.ray_address != "local":
+        return TorchTrainer
+
+    class LocalTorchTrainer(TorchTrainer):
+        def _create_default_callbacks(self):
+            return [c for c in super()._create_default_callbacks() if not isinstance(c, PlacementGroupCleanerCallback)]
+
+    return LocalTorchTrainer

@@ -136,3 +136,18 @@ def test_pipeline_without_sources_uses_the_demo_corpus(tmp_path, monkeypatch, pr
     assert {"ner", "speech"} <= stages and "lm-char" not in stages, "no corpus LM is trained for speech by default"
     assert "cer_beam_lm" in summary["speech"]["metrics"], "speech fuses with an n-gram LM of its transcripts"
     assert Path(summary["speech"]["uri"], "fusion_lm.json").is_file()
+    assert_progress_shown_in_prefect(["ingest", "pretrain", "ner", "speech"])
+
+
+def assert_progress_shown_in_prefect(stages: list[str]) -> None:
+    """What a person watching the flow run's page sees: a progress artifact per stage, at 100%
+    when it ended, and a log line of the task run for each epoch."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts() if a.type == "progress"}
+        messages = [log.message for log in client.read_logs()]
+    for stage in stages:
+        assert artifacts[f"{stage}-progress"].data == 100, f"{stage}: no finished progress artifact"
+    for stage in stages[1:]:
+        assert any(m.startswith(f"{stage} epoch 1/1: ") for m in messages), f"{stage}: no epoch line in the task's log"

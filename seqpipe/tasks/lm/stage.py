@@ -23,7 +23,7 @@ from seqpipe.tasks.lm.evaluate import evaluation_set  # noqa: F401
 
 PREDICTOR = "seqpipe.tasks.lm.predictor:LanguageModelFolder"
 REGISTER_AS = "seqpipe-lm"  # the character LM that speech fuses with: seqpipe-char-lm
-GATE = Gate(("dev_perplexity",), "min")
+GATE = Gate(("dev_perplexity",), "min", baseline="unigram_perplexity")
 EXAMPLES = ["apple and pear salad", "apple and pair salad"]
 
 

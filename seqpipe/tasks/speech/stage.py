@@ -25,7 +25,7 @@ from seqpipe.tasks.speech.evaluate import evaluation_set  # noqa: F401
 
 PREDICTOR = "seqpipe.tasks.speech.predictor:Transcriber"
 REGISTER_AS = "seqpipe-asr"
-GATE = Gate(("cer",), "min")
+GATE = Gate(("cer",), "min", baseline="cer_greedy")
 DIGEST_CACHE = "cache/sha256.json"  # under the state folder: audio digests by (path, size, timestamps)
 
 

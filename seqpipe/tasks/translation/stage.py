@@ -24,7 +24,7 @@ from seqpipe.tasks.translation.evaluate import evaluation_set  # noqa: F401
 
 PREDICTOR = "seqpipe.tasks.translation.predictor:Translator"
 REGISTER_AS = "seqpipe-translator"
-GATE = Gate(("bleu_beam",), "max")
+GATE = Gate(("bleu_beam",), "max", baseline="bleu_greedy")
 EXAMPLES = ["mardi 25 septembre 1984", "le 3 mars 2021"]
 
 
