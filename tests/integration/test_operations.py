@@ -157,8 +157,12 @@ def test_ui_pages_render_in_headless_chromium(stack):
     mlflow.set_terminated(run.info.run_id)
     with temporary_settings({PREFECT_API_URL: urls["prefect"] + "/api"}), get_client(sync_client=True) as client:
         nightly = wait_for_deployments(client, {"pipeline/seqpipe"})["pipeline/seqpipe"]
+        pretrain = wait_for_deployments(client, {"pretrain/seqpipe"})["pretrain/seqpipe"]
+        run_and_wait(client, pretrain, nightly.parameters)  # a flow run with a training stage
+        progress = next(a for a in client.read_artifacts() if a.key == "pretrain-progress")
     pages = {f"{urls['mlflow']}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}": ["ui-check-run"],
-             f"{urls['prefect']}/deployments/deployment/{nightly.id}": ["seqpipe", "pipeline", "nightly", "At 03:30 AM, Monday through Friday"]}
+             f"{urls['prefect']}/deployments/deployment/{nightly.id}": ["seqpipe", "pipeline", "nightly", "At 03:30 AM, Monday through Friday"],
+             f"{urls['prefect']}/artifacts/artifact/{progress.id}": ["pretrain-progress", "100%"]}
     for number, (url, names) in enumerate(pages.items()):
         dom = render(browser, url, tmp_path / f"page{number}.png", tmp_path / f"profile{number}")
         for name in names:
