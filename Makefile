@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,demo]'
 	touch $(STAMP)
 
 pipeline: $(STAMP)
@@ -33,7 +33,7 @@ test-faults: $(STAMP)
 # same process where it is the peer; the figures land in .seqpipe/bench/*.json (about an hour)
 BENCH_OUT := .seqpipe/bench
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,demo,bench]'
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python bench/ingest.py --json $(BENCH_OUT)/ingest.json
 	$(BIN)/python bench/embeddings.py --json $(BENCH_OUT)/embeddings.json

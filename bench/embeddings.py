@@ -51,7 +51,7 @@ def main() -> None:
 
     questions, wordsim = args.questions or gensim_file("questions-words.txt"), args.wordsim or gensim_file("wordsim353.tsv")
     runtime = RuntimeConfig(state_dir=args.state_dir)
-    sources = args.corpus or [f"{build_demo_corpus(args.state_dir, 64)}/*.txt"]
+    sources = args.corpus or [f"{build_demo_corpus(args.state_dir, 64, 'docstrings')}/*.txt"]  # the README's
     corpus = run_ingest(IngestConfig(sources=sources), runtime)
     vocab = run_vocab(VocabConfig(min_count=5), corpus.uri, runtime)
     cfg = pipeline.embeddings.model_copy(update={

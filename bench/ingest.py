@@ -46,7 +46,7 @@ def main() -> None:
     from seqpipe.core.fanout import ensure_ray, run_tasks, worker_count
     from seqpipe.data.vocab import run_vocab
 
-    sources = args.corpus or [f"{build_demo_corpus(args.state_dir, args.demo_mb)}/*.txt"]
+    sources = args.corpus or [f"{build_demo_corpus(args.state_dir, args.demo_mb, 'docstrings')}/*.txt"]  # the README's
     runtime = RuntimeConfig(executor="ray", state_dir=args.state_dir)
     started = time.perf_counter()
     ensure_ray(runtime)

@@ -40,7 +40,7 @@ def retry_on_io_errors(task, task_run, state) -> bool:
 
 @task(name="demo-corpus")
 def demo_task(runtime: RuntimeConfig, demo: DemoConfig) -> str:
-    folder = build_demo_corpus(runtime.state_dir, demo.max_mb)
+    folder = build_demo_corpus(runtime.state_dir, demo.max_mb, demo.corpus)
     get_run_logger().info("demo corpus: %s", folder)
     return str(folder)
 

@@ -62,7 +62,10 @@ class PromotionConfig(Strict):
                                       "{seqpipe-ner: 0.005}; overrides margin.")
 
 class DemoConfig(Strict):
-    max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus built from installed packages' docstrings.")
+    corpus: Literal["auto", "english", "docstrings"] = Field(
+        "auto", description="english: the prose packages of seqpipe's demo extra (speeches, Wikipedia); docstrings: "
+        "the installed packages' documentation; auto: english where installed.")
+    max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus (at most).")
     ner_sentences: int = Field(6000, ge=30, description="Sentences of the generated NER demo set (80/10/10 split).")
     translation_pairs: int = Field(20_000, ge=100, description="Pairs of the generated date-translation demo set.")
     speech_utterances: int = Field(600, ge=20, description="Utterances synthesised for the speech demo set.")

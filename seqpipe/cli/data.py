@@ -59,9 +59,9 @@ def vocab(
 @app.command("demo-corpus")
 @friendly_errors
 def demo_corpus(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption):
-    """Write the demo corpus (docstrings of the installed packages) and print its folder."""
+    """Write the demo corpus (English prose that installed packages ship, or their docstrings) and print its folder."""
     from seqpipe.data.demo_corpus import build_demo_corpus
 
     cfg = load(config, set_)
-    with console.status("collecting docstrings"):
-        print(build_demo_corpus(cfg.runtime.state_dir, cfg.demo.max_mb))
+    with console.status("collecting the demo corpus"):
+        print(build_demo_corpus(cfg.runtime.state_dir, cfg.demo.max_mb, cfg.demo.corpus))

