@@ -12,8 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Column
-from rich.table import Table
+from rich.table import Column, Table
 
 from seqpipe.core.progress import Update
 
@@ -36,16 +35,11 @@ class RunConsole:
     def __enter__(self) -> "RunConsole":
         self.log.parent.mkdir(parents=True, exist_ok=True)
         if not self.verbose:
-            sys.stdout.flush()
-            sys.stderr.flush()
             self.saved = (os.dup(1), os.dup(2))
             terminal = os.isatty(self.saved[0])
             self.console = Console(file=os.fdopen(os.dup(self.saved[0]), "w", buffering=1), soft_wrap=True,
                                    force_terminal=terminal or None, width=None if terminal else 120)
-            log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            os.close(log)
+            self._output_to_log()
         self.console.print(f"log of Ray, Prefect, MLflow and the workers: {self.log}", highlight=False)
         if self.console.is_terminal and not self.verbose:
             self.progress = Progress(TextColumn("{task.fields[stage]:<13}"), TextColumn("{task.fields[state]:<7}"),
@@ -74,12 +68,16 @@ class RunConsole:
         """After the last line: what the libraries print as the process ends (Prefect stopping
         its temporary server) goes to the log file too."""
         if not self.verbose:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            log = os.open(self.log, os.O_WRONLY | os.O_APPEND)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            os.close(log)
+            self._output_to_log()
+
+    def _output_to_log(self) -> None:
+        """File descriptors 1 and 2 (this process's and its children's output) to the log file."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        log = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
 
     def __call__(self, update: Update) -> None:
         """A progress listener (seqpipe.core.progress): start, advance or end a stage's line."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -26,7 +25,6 @@ class Update:
     unit: str = ""              # "shards", "epochs"
     metrics: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)  # at "end": reused, headline metric, model version, decision
-    at: float = field(default_factory=time.monotonic)
 
 
 Listener = Callable[[Update], None]

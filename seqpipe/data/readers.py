@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import zstandard
+from fsspec.compression import compr
 
 from seqpipe.core.errors import InputError
 from seqpipe.data.sources import Piece, Source, load_hf, open_binary, open_raw
@@ -103,7 +104,7 @@ def _small_file(source: Source, piece: Piece) -> io.BytesIO | None:
     if source.compression == "gzip":
         return io.BytesIO(gzip.decompress(raw))
     if source.compression:
-        with open_binary(source) as f:
+        with compr[source.compression](io.BytesIO(raw), mode="rb") as f:
             return io.BytesIO(f.read())
     return io.BytesIO(raw)
 
