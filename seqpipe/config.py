@@ -26,6 +26,21 @@ class ConfigError(SeqpipeError, ValueError):
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_section_defaults(cls, data: Any) -> Any:
+        """A nested section given in part keeps this section's own defaults for the rest:
+        `lm: {train: {epochs: 3}}` keeps the LM's batch size and learning rate, not TrainConfig's."""
+        if not isinstance(data, dict):
+            return data
+        for name, field in cls.model_fields.items():
+            value = data.get(name)
+            if isinstance(value, dict) and field.default_factory is not None:
+                default = field.default_factory()
+                if isinstance(default, BaseModel) and default.model_fields_set:
+                    data = {**data, name: {**default.model_dump(include=default.model_fields_set), **value}}
+        return data
+
 
 class RuntimeConfig(Strict):
     state_dir: str = Field(".seqpipe", description="Project state: Prefect DB, MLflow DB and artifacts, demo data.")

@@ -59,3 +59,13 @@ def test_config_hash_ignores_formatting_but_not_values():
     a, b = load_config(None), load_config(None, ["vocab.min_count=5"])
     assert config_hash(a) == config_hash(b)
     assert config_hash(a) != config_hash(load_config(None, ["vocab.min_count=6"]))
+
+
+def test_a_section_given_in_part_keeps_its_own_defaults():
+    """`--set lm.train.max_minutes=1` changes the budget only: the LM's learning rate and batch
+    size stay the LM's, not the generic TrainConfig's."""
+    lm = load_config(None, ["lm.train.max_minutes=1"]).lm
+    assert (lm.train.max_minutes, lm.train.lr, lm.train.batch_size, lm.train.num_workers) == (1.0, 5e-3, 64, 1)
+    cfg = PipelineConfig.model_validate({"speech": {"train": {"epochs": 1}}, "lm": {"encoder": {"hidden": 16}}})
+    assert (cfg.speech.train.epochs, cfg.speech.train.batch_size) == (1, PipelineConfig().speech.train.batch_size)
+    assert (cfg.lm.encoder.hidden, cfg.lm.encoder.bidirectional, cfg.lm.encoder.layers) == (16, False, 1)
