@@ -3,12 +3,15 @@
 
 Every stage is the same Prefect task: flows.step.run_step (its MLflow run under the
 pipeline's parent run, the library stage, logging, registration and the promotion gate).
+The downstream stages are submitted side by side where the cluster has room for their workers
+(runtime.max_concurrent_stages).
 Stages skip their work when their content-addressed output already exists, so an
 unchanged rerun costs one pass of hashing over the inputs.
 """
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_UI_URL
 from prefect.artifacts import create_markdown_artifact
@@ -17,11 +20,13 @@ from flows.progress import StageProgressArtifact
 from flows.step import TASKS, config_section, describe, run_step
 from seqpipe.config import DemoConfig, PipelineConfig, RuntimeConfig
 from seqpipe.core import progress
+from seqpipe.core.progress import Update
 from seqpipe.core.errors import SeqpipeError
 from seqpipe.core.stage import StageInputs
 from seqpipe.data.demo_corpus import build_demo_corpus
 from seqpipe.tracking import registry
 from seqpipe.tracking import runs as tracking
+from seqpipe.training.scaling import stages_at_once
 
 UPSTREAM = ("ingest", "vocab", "pretrain")
 DOWNSTREAM = tuple(s for s in TASKS if s not in UPSTREAM)  # ner, lm, translation, speech: in this order
@@ -57,10 +62,11 @@ def stage_task(stage: str, cfg, inputs: StageInputs, runtime: RuntimeConfig, par
     return outcome.result, outcome.decision
 
 
-def step(stage: str, cfg, inputs: StageInputs, config: PipelineConfig, run_id: str, name: str | None = None,
-         register_as: str | None = None) -> tuple:
-    return stage_task.with_options(name=name or stage, retries=2 if stage in ("ingest", "vocab") else 1)(
-        stage, cfg, inputs, config.runtime, run_id, config.promotion, name, register_as)
+def stage_call(stage: str, cfg, inputs: StageInputs, runtime: RuntimeConfig, config: PipelineConfig, run_id: str,
+               name: str | None = None, register_as: str | None = None) -> tuple:
+    """The stage's Prefect task and its arguments."""
+    call = stage_task.with_options(name=name or stage, retries=2 if stage in ("ingest", "vocab") else 1)
+    return call, (stage, cfg, inputs, runtime, run_id, config.promotion, name, register_as)
 
 
 @flow(name="pipeline")
@@ -78,22 +84,62 @@ def run_stages(config: PipelineConfig, target: str) -> dict:
     summary, decisions = {}, []
     with tracking.pipeline_run(config.runtime, config, name="pipeline" if target == "all" else target) as run_id:
         inputs = StageInputs()
+        upstream_runtime = config.runtime.model_copy(update={"max_concurrent_stages": None})  # the whole cluster
         for stage, key, field in (("ingest", "corpus", "corpus"), ("vocab", "vocab", "vocab"),
                                   ("pretrain", "embeddings", "embeddings"))[:last]:
-            result, decision = step(stage, getattr(config, config_section(stage)), inputs, config, run_id)
+            call, args = stage_call(stage, getattr(config, config_section(stage)), inputs, upstream_runtime, config,
+                                    run_id)
+            result, decision = call(*args)
             summary[key], inputs = result.model_dump(), inputs.model_copy(update={field: result.uri})
             decisions.append(decision)
-        # one after the other: each stage's Ray Train workers take the machine's CPUs
-        for stage in (s for s in DOWNSTREAM if s in downstream or (s == "lm" and needs_char_lm(config, downstream))):
-            if stage == "speech":
-                inputs = inputs.model_copy(update={"lm": fusion_lm(config, summary)})
-            for name, cfg, register_as in stage_runs(stage, config, downstream):
-                result, decision = step(stage, cfg, inputs, config, run_id, name, register_as)
-                summary[name] = result.model_dump()
-                decisions.append(decision)
+        for name, (result, decision) in run_downstream(config, downstream, inputs, run_id):
+            summary[name] = result.model_dump()
+            decisions.append(decision)
     summary["promotion"] = [d for d in decisions if d]
     links = publish_summary(config, run_id, summary["promotion"])
     return {"mlflow_run_id": run_id, **summary, "links": links}
+
+
+def run_downstream(config: PipelineConfig, downstream: list[str], inputs: StageInputs, run_id: str) -> list[tuple]:
+    """(run name, (result, decision)) of every downstream run, in the configured order.
+
+    They depend only on the upstream outputs (speech also on the character LM it fuses with),
+    so up to stages_at_once of them train side by side, each asking Ray for its share of the
+    cluster; the rest wait their turn. After a failure no new run starts: the running ones
+    finish (and register), then the first error is raised, as a sequential run would.
+    """
+    runs = [(stage, name, cfg, register_as)
+            for stage in DOWNSTREAM if stage in downstream or (stage == "lm" and needs_char_lm(config, downstream))
+            for name, cfg, register_as in stage_runs(stage, config, downstream)]
+    limit = stages_at_once(config.runtime, [cfg.train for _, _, cfg, _ in runs])
+    runtime = config.runtime.model_copy(update={"max_concurrent_stages": limit})
+    lms = [name for stage, name, _, _ in runs if stage == "lm"]
+    after = {"speech": lms if config.speech.fusion_lm == "auto" else []}
+    for _, name, _, _ in runs:  # in the pipeline's order, before any starts
+        progress.report(Update(name, "queued"))
+    results, running, pending, failure = {}, {}, list(runs), None
+    while pending or running:
+        while failure is None and len(running) < limit:
+            ready = next((r for r in pending if all(n in results for n in after.get(r[0], []))), None)
+            if ready is None:
+                break
+            pending.remove(ready)
+            stage, name, cfg, register_as = ready
+            lm = fusion_lm(config, {n: r[0].model_dump() for n, r in results.items()}) if stage == "speech" else None
+            call, args = stage_call(stage, cfg, inputs.model_copy(update={"lm": lm}) if lm else inputs, runtime,
+                                    config, run_id, name, register_as)
+            running[call.submit(*args)] = name
+        if not running:
+            break
+        future = next(as_completed(list(running)))
+        name = running.pop(future)
+        try:
+            results[name] = future.result()
+        except Exception as err:  # the first failure is raised once the running stages finish
+            failure = failure or err
+    if failure is not None:
+        raise failure
+    return [(name, results[name]) for _, name, _, _ in runs]
 
 
 def needs_char_lm(config: PipelineConfig, downstream: list[str]) -> bool:

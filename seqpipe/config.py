@@ -47,6 +47,9 @@ class RuntimeConfig(Strict):
     executor: Literal["ray", "local"] = Field("ray", description="'ray': stages fan out as Ray tasks; 'local': in-process.")
     ray_address: str = Field("local", description="'local' starts Ray on this machine; 'auto' or 'ray://host:10001' joins a cluster.")
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all cores.")
+    max_concurrent_stages: int | None = Field(
+        None, ge=1, description="Downstream stages trained at once, each on its share of the cluster; null = as "
+        "many as the cluster's CPUs and GPUs hold for the configured workers (1 on a 2-core machine).")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; null = SQLite under state_dir.")
     experiment: str = "seqpipe"
     strict_paths: bool = Field(False, description="Refuse data paths outside data_roots.")

@@ -46,7 +46,7 @@ def ray_session():
     """One local Ray for the whole test session (starting Ray costs seconds)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, ignore_reinit_error=True)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, ignore_reinit_error=True)
     yield
     ray.shutdown()
 

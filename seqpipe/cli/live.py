@@ -27,7 +27,7 @@ class RunConsole:
     def __init__(self, state_dir: str, command: str, verbose: bool = False):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.log = Path(state_dir).resolve() / "logs" / f"{command}-{stamp}-{os.getpid()}.log"
-        self.verbose, self.saved, self.rows = verbose, None, []
+        self.verbose, self.saved, self.rows, self.order = verbose, None, [], []
         self.console = Console(soft_wrap=True)
         self.progress: Progress | None = None
         self.tasks: dict[str, TaskID] = {}
@@ -80,7 +80,9 @@ class RunConsole:
         os.close(log)
 
     def __call__(self, update: Update) -> None:
-        """A progress listener (seqpipe.core.progress): start, advance or end a stage's line."""
+        """A progress listener (seqpipe.core.progress): queue, start, advance or end a stage's line."""
+        if update.stage not in self.order:  # stages side by side start and end in any order, but queue in order
+            self.order.append(update.stage)
         if update.kind == "end":
             self.rows.append((update.stage, update.summary))
         if self.progress is None:  # not a terminal, or --verbose: a plain line when a stage ends
@@ -90,9 +92,14 @@ class RunConsole:
             return
         if update.stage not in self.tasks:
             self.tasks[update.stage] = self.progress.add_task("", total=None, stage=update.stage, state="running",
-                                                              count="", metric="")
+                                                              count="", metric="", start=update.kind != "queued")
         task = self.tasks[update.stage]
-        if update.kind == "advance":
+        if update.kind == "queued":
+            self.progress.update(task, state="queued")
+        elif update.kind == "start":
+            self.progress.start_task(task)
+            self.progress.update(task, state="running")
+        elif update.kind == "advance":
             self.progress.update(task, completed=update.done, total=update.total or None,
                                  count=f"{update.done}/{update.total} {update.unit}", metric=_live_metric(update.metrics))
         elif update.kind == "end":
@@ -103,7 +110,7 @@ class RunConsole:
     def summary(self, links: dict[str, str]) -> None:
         """The table of stages, then the links (MLflow runs, the Prefect flow run)."""
         table = Table("stage", "output", "headline metric", "model", "time", title="run summary", title_justify="left")
-        for stage, row in self.rows:
+        for stage, row in sorted(self.rows, key=lambda r: self.order.index(r[0])):
             table.add_row(stage, _state(row), _headline(row), _model(row), f"{row['seconds']:.0f} s")
         self.console.print(table)
         for name, url in links.items():

@@ -235,7 +235,8 @@ def _finetune(cfg, stage: str, stage_cfg, **inputs):
     from flows.step import run_step
     from seqpipe.core.stage import StageInputs
 
-    outcome = run_step(stage, stage_cfg, StageInputs(**inputs), cfg.runtime, cfg.promotion)
+    runtime = cfg.runtime.model_copy(update={"max_concurrent_stages": None})  # one stage: the whole cluster
+    outcome = run_step(stage, stage_cfg, StageInputs(**inputs), runtime, cfg.promotion)
     if outcome.decision:
         d = outcome.decision
         console.print(f"{d['model']} v{d['version']} is {'champion' if d['promoted'] else 'challenger'}: {d['reason']}")

@@ -6,6 +6,7 @@ The data stages call `run_tasks` with a plain function; the same code runs on a 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, Sequence
 
 
@@ -17,9 +18,17 @@ def ensure_ray(runtime) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if runtime.ray_address == "local":
-        ray.init(num_cpus=runtime.num_cpus, include_dashboard=False, configure_logging=False)
+        # address "local": a Ray of its own, even where another runs (`ray start`, a test cluster),
+        # which ray.init() without an address would join
+        ray.init(address="local", num_cpus=runtime.num_cpus, include_dashboard=False, configure_logging=False)
     else:
         ray.init(address=runtime.ray_address)
+
+
+def node_id() -> str:
+    """The id of the Ray node this code runs on ("local" in a process without Ray)."""
+    ray = sys.modules.get("ray")
+    return ray.get_runtime_context().get_node_id() if ray is not None and ray.is_initialized() else "local"
 
 
 def worker_count(runtime) -> int:
@@ -51,7 +60,7 @@ def run_tasks(fn: Callable, args: Sequence[tuple], runtime,
     import ray
 
     ensure_ray(runtime)
-    remote = ray.remote(num_cpus=1, max_retries=2)(fn)
+    remote = ray.remote(num_cpus=1, max_retries=2, scheduling_strategy="SPREAD")(fn)  # over every node
     refs = [remote.remote(*a) for a in args]
     index = {ref: i for i, ref in enumerate(refs)}
     results: list = [None] * len(refs)

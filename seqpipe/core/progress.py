@@ -1,6 +1,6 @@
 """How far the running stages are, for whoever shows it.
 
-The library reports (`report`): a stage starts, advances (shards written, epochs trained,
+The library reports (`report`): a stage is queued, starts, advances (shards written, epochs trained,
 with that epoch's metrics), ends. Listeners show it: the command line's live lines
 (seqpipe.cli.live), the Prefect UI's progress artifacts (flows.pipeline). The library
 never imports a listener, and a listener that fails never stops a run.
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Update:
     stage: str                  # the run's name: ingest, pretrain, ner, lm-char, ...
-    kind: str                   # "start", "advance" or "end"
+    kind: str                   # "queued" (waits for room on the cluster), "start", "advance" or "end"
     done: int = 0
     total: int = 0
     unit: str = ""              # "shards", "epochs"

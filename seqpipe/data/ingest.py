@@ -26,7 +26,7 @@ from seqpipe.config import IngestConfig, RuntimeConfig
 from seqpipe.core.errors import RejectRateExceeded
 from seqpipe.data.ingest_reuse import (Previous, Reuse, ReuseReader, find_previous, link_unchanged_shards, plan_reuse,
                                        shard_key)
-from seqpipe.core.fanout import run_tasks, worker_count
+from seqpipe.core.fanout import node_id, run_tasks, worker_count
 from seqpipe.core.paths import check_path
 from seqpipe.core.stage import run_stage, stage_input_hash
 from seqpipe.data.readers import RAW_KEEP, Batch, read_piece
@@ -154,6 +154,7 @@ def ingest_shard(folder: str, shard_id: int, items: list[Item], cfg: IngestConfi
     result["counts"] = {sid: {"read": read[sid], "rejected": shard.rejected[sid], "text_bytes": text_bytes[sid],
                               "documents": read[sid] - shard.rejected[sid]} for sid in read_ids}
     result["sources"] = [items[0][0], items[-1][0]]
+    result["node"] = node_id()
     return result
 
 
@@ -360,6 +361,7 @@ def _manifest(cfg, sources, skipped, results, seconds, previous: Previous | None
         "incremental": {"read_sources": len(sources) - len(reused), "reused_sources": len(reused),
                         "reused_from": previous.folder.name if previous else None},
         "skipped_files": skipped, "counts": counts, "reject_reasons": dict(reasons.most_common()),
+        "nodes": sorted({r["node"] for r in results if r.get("node")}),  # the Ray nodes of its tasks
         "shards": shards, "metrics": _metrics(counts, len(sources), len(reused)),
         "datasets": [{"uri": s.uri, "digest": s.sha256, "context": "ingest"} for s in sources],
     }

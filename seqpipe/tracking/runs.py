@@ -149,6 +149,8 @@ def log_output(folder: str, reused: bool, register_as: str | None = None) -> str
                         if isinstance(v, (int, float))})
     mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
                      "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
+    if manifest.get("nodes") and not reused:  # the Ray nodes its tasks ran on (ingest)
+        mlflow.set_tag("seqpipe.ray_nodes", ",".join(manifest["nodes"]))
     for dataset in manifest.get("datasets", [])[:MAX_INPUTS]:
         log_dataset(redact_uri(dataset["uri"]), dataset["digest"], context=dataset["context"])
     mlflow.log_dict(json.loads(redact_uri(json.dumps(manifest))), "manifest.json")
@@ -215,6 +217,20 @@ def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int
             MlflowClient(uri).log_batch(run_id, metrics=values)
     except Exception as err:  # the server is down: training goes on, the values wait on disk
         tracking_buffer.keep(runtime.state_dir, run_id, values, err)
+
+
+def set_tags_to(runtime: RuntimeConfig, run_id: str, tags: dict[str, str]) -> None:
+    """Tag a given run (from any process); a tracking server that is down costs the tags only."""
+    from mlflow.tracking import MlflowClient
+
+    uri = runtime.tracking_uri or f"sqlite:///{Path(runtime.state_dir).resolve() / 'mlflow.db'}"
+    try:
+        with tracking_buffer.quick_requests():
+            client = MlflowClient(uri)
+            for key, value in tags.items():
+                client.set_tag(run_id, key, value)
+    except Exception as err:
+        print(f"could not tag MLflow run {run_id}: {err}", flush=True)
 
 
 def run_links(runtime: RuntimeConfig, parent_run_id: str, local_ui: str) -> dict[str, str]:

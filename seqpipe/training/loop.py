@@ -113,6 +113,11 @@ def worker_loop(config: dict) -> None:
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
     task = _resolve(config["task"])(config["task_config"], device)
     run = _Supervised(task, cfg, rank, world, device) if isinstance(task, Task) else _OwnEpochs(task, rank, world)
+    nodes = _worker_nodes(world)
+    if rank == 0 and config.get("mlflow_run_id"):
+        from seqpipe.tracking import runs as tracking
+
+        tracking.set_tags_to(runtime, config["mlflow_run_id"], {"seqpipe.ray_nodes": ",".join(sorted(set(nodes)))})
     progress = run.restore(ray.train.get_checkpoint())
     started = time.perf_counter()
     while progress.epoch < cfg.epochs and not progress.stopped:
@@ -122,6 +127,19 @@ def worker_loop(config: dict) -> None:
         if rank == 0:
             log_epoch(runtime, config.get("mlflow_run_id"), metrics, progress.epoch)
         run.report(progress, metrics)
+
+
+def _worker_nodes(world: int) -> list[str]:
+    """The Ray node of every worker, by rank (an all-gather: every worker calls it)."""
+    import torch.distributed as dist
+
+    from seqpipe.core.fanout import node_id
+
+    if world == 1 or not dist.is_initialized():
+        return [node_id()]
+    nodes: list = [None] * world
+    dist.all_gather_object(nodes, node_id())
+    return nodes
 
 
 class _Supervised:
@@ -357,7 +375,8 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     from seqpipe.training.scaling import trainer_class, worker_scaling
 
     ensure_ray(runtime)
-    scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker)
+    scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker,
+                                      runtime.max_concurrent_stages or 1)
     runtime = runtime.model_copy(update={"state_dir": str(Path(runtime.state_dir).resolve())})  # workers' cwd differs
     config = {"task": task, "task_config": task_config, "settings": f"{type(cfg).__module__}:{type(cfg).__qualname__}",
               "train": cfg.model_dump(mode="json"), "runtime": runtime.model_dump(mode="json"),

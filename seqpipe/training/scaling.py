@@ -1,14 +1,17 @@
-"""How many Ray Train workers, with how many CPUs and torch threads each, and how the
-embedding trainers' workers merge what they learned."""
+"""How many Ray Train workers, with how many CPUs and torch threads each, how many stages
+train side by side, and how the embedding trainers' workers merge what they learned."""
 from __future__ import annotations
 
+import os
+import sys
 from typing import Callable
 
 import torch
 
 
-def worker_scaling(num_workers: int, use_gpu: bool, threads_per_worker: int | None):
-    """(ScalingConfig, torch threads per worker) sharing the cluster's CPUs between the workers.
+def worker_scaling(num_workers: int, use_gpu: bool, threads_per_worker: int | None, stages_at_once: int = 1):
+    """(ScalingConfig, torch threads per worker) sharing the stage's part of the cluster's CPUs
+    (1 / stages_at_once of them) between the workers.
 
     A worker asks for no more than its share of the CPUs (fractional when there are
     fewer CPUs than workers), so a small machine can still place them all.
@@ -16,11 +19,40 @@ def worker_scaling(num_workers: int, use_gpu: bool, threads_per_worker: int | No
     import ray
     import ray.train
 
-    cores = int(ray.cluster_resources().get("CPU", 1))
+    cores = max(1, int(ray.cluster_resources().get("CPU", 1)) // stages_at_once)
     per_worker = max(1, cores // num_workers)
     scaling = ray.train.ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
                                       resources_per_worker={"CPU": min(per_worker, cores / num_workers)})
     return scaling, threads_per_worker or per_worker
+
+
+def stages_at_once(runtime, trains: list) -> int:
+    """How many training stages run side by side: runtime.max_concurrent_stages, or as many as the
+    cluster's CPUs (one per worker thread) and GPUs (one per worker) hold for the most demanding
+    of `trains` (the stages' training settings: num_workers, threads_per_worker, use_gpu)."""
+    if runtime.max_concurrent_stages or not trains:
+        return min(runtime.max_concurrent_stages or 1, max(1, len(trains)))
+    cpus, gpus = _cluster_cpus_gpus(runtime)
+    fit = cpus // max(t.num_workers * (t.threads_per_worker or 1) for t in trains)
+    gpu_workers = [t.num_workers for t in trains if t.use_gpu]
+    if gpu_workers:
+        fit = min(fit, gpus // max(gpu_workers))
+    return max(1, min(fit, len(trains)))
+
+
+def _cluster_cpus_gpus(runtime) -> tuple[int, int]:
+    """The CPUs and GPUs of the cluster; of this machine for a local Ray not started yet (a rerun
+    whose stages are all reused never starts it)."""
+    from seqpipe.core.fanout import ensure_ray
+
+    started = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+    if runtime.ray_address == "local" and not started:
+        return runtime.num_cpus or os.cpu_count() or 1, torch.cuda.device_count()
+    import ray
+
+    ensure_ray(runtime)
+    resources = ray.cluster_resources()
+    return int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
 
 
 def merge_increments(tensors: list[torch.Tensor], before: list[torch.Tensor],

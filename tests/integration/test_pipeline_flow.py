@@ -6,23 +6,7 @@ import pytest
 
 from seqpipe.config import PipelineConfig
 from tests.conftest import PROSE, write_lines
-
-
-
-@pytest.fixture(scope="module")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
-def mlflow_runs(state_dir: Path):
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{state_dir / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("seqpipe")
-    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+from tests.integration.conftest import mlflow_runs
 
 
 @pytest.mark.slow
@@ -143,7 +127,9 @@ def assert_progress_shown_in_prefect(stages: list[str]) -> None:
     """What a person watching the flow run's page sees: a progress artifact per stage, at 100%
     when it ended, and a log line of the task run for each epoch."""
     from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogWorker
 
+    APILogWorker.drain_all(timeout=10)  # log lines reach the API in batches: the last stage's may be in one
     with get_client(sync_client=True) as client:
         artifacts = {a.key: a for a in client.read_artifacts() if a.type == "progress"}
         messages = [log.message for log in client.read_logs()]
