@@ -36,12 +36,17 @@ class TrackingUnavailable(SeqpipeError):
     """The MLflow server did not take a stage's metrics; they are kept on disk."""
 
 
+def tracking_uri(runtime: RuntimeConfig) -> str:
+    """runtime.tracking_uri, or the SQLite database in the state folder."""
+    return runtime.tracking_uri or f"sqlite:///{Path(runtime.state_dir).resolve() / 'mlflow.db'}"
+
+
 def configure(runtime: RuntimeConfig) -> str:
     """Point MLflow at the configured backend and make sure the experiment exists."""
     import mlflow
 
     state = Path(runtime.state_dir).resolve()
-    uri = runtime.tracking_uri or f"sqlite:///{state / 'mlflow.db'}"
+    uri = tracking_uri(runtime)
     if uri.startswith("sqlite:"):
         state.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
@@ -209,7 +214,7 @@ def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    uri = runtime.tracking_uri or f"sqlite:///{Path(runtime.state_dir).resolve() / 'mlflow.db'}"
+    uri = tracking_uri(runtime)
     now = int(time.time() * 1000)
     values = [Metric(k, float(v), now, step) for k, v in metrics.items() if isinstance(v, (int, float))]
     try:
@@ -223,7 +228,7 @@ def set_tags_to(runtime: RuntimeConfig, run_id: str, tags: dict[str, str]) -> No
     """Tag a given run (from any process); a tracking server that is down costs the tags only."""
     from mlflow.tracking import MlflowClient
 
-    uri = runtime.tracking_uri or f"sqlite:///{Path(runtime.state_dir).resolve() / 'mlflow.db'}"
+    uri = tracking_uri(runtime)
     try:
         with tracking_buffer.quick_requests():
             client = MlflowClient(uri)
