@@ -45,7 +45,7 @@ def retry_on_io_errors(task, task_run, state) -> bool:
 
 @task(name="demo-corpus")
 def demo_task(runtime: RuntimeConfig, demo: DemoConfig) -> str:
-    folder = build_demo_corpus(runtime.state_dir, demo.max_mb, demo.corpus)
+    folder = build_demo_corpus(runtime.local_dir, demo.max_mb, demo.corpus)
     get_run_logger().info("demo corpus: %s", folder)
     return str(folder)
 
@@ -174,7 +174,7 @@ def demo_data_where_missing(config: PipelineConfig, downstream: list[str]) -> Pi
         update["lm"] = on_demo_data(config.lm, demo.train_minutes)
     for stage in downstream:  # a stage that names no data of its own gets its generated demo set
         cfg = getattr(config, config_section(stage))
-        with_demo = TASKS[stage].with_demo_data(cfg, runtime.state_dir, demo)
+        with_demo = TASKS[stage].with_demo_data(cfg, runtime.local_dir, demo)
         if with_demo is not cfg:
             update[stage] = on_demo_data(with_demo, demo.speech_train_minutes if stage == "speech" else
                                          demo.train_minutes)

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from seqpipe.core.errors import SeqpipeError
+from seqpipe.core.paths import is_uri
+from seqpipe.core.store import working_copy
 
 
 class ConfigError(SeqpipeError, ValueError):
@@ -43,7 +45,12 @@ class Strict(BaseModel):
 
 
 class RuntimeConfig(Strict):
-    state_dir: str = Field(".seqpipe", description="Project state: Prefect DB, MLflow DB and artifacts, demo data.")
+    state_dir: str = Field(".seqpipe", description="Project state: stage folders, Prefect DB, MLflow DB and artifacts, "
+                           "demo data. A URI (s3://bucket/seqpipe) keeps the stage folders and Ray Train checkpoints on "
+                           "object storage and the rest in work_dir.")
+    work_dir: str | None = Field(None, description="Local folder for what stays on this machine when state_dir is a URI "
+                                 "(working copies of stage folders, logs, MLflow's SQLite, demo data); null = "
+                                 "~/.cache/seqpipe/<state_dir without its scheme>.")
     executor: Literal["ray", "local"] = Field("ray", description="'ray': stages fan out as Ray tasks; 'local': in-process.")
     ray_address: str = Field("local", description="'local' starts Ray on this machine; 'auto' or 'ray://host:10001' joins a cluster.")
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all cores.")
@@ -56,6 +63,25 @@ class RuntimeConfig(Strict):
     data_roots: list[str] = Field(default_factory=list, description="Folders data may come from when strict_paths "
                                   "is on; the state folder is always allowed.")
 
+    @property
+    def local_dir(self) -> Path:
+        """The state folder on this machine: state_dir itself, or work_dir when state_dir is a URI."""
+        if not is_uri(self.state_dir):
+            return Path(self.state_dir).expanduser().resolve()
+        if self.work_dir:
+            return Path(self.work_dir).expanduser().resolve()
+        return working_copy(self.state_dir, Path.home() / ".cache" / "seqpipe")
+
+    def absolute(self) -> "RuntimeConfig":
+        """The same settings with local folders made absolute (Ray workers run in another cwd)."""
+        return self.model_copy(update={
+            "state_dir": self.state_dir if is_uri(self.state_dir) else str(self.local_dir),
+            "work_dir": self.work_dir and str(Path(self.work_dir).expanduser().resolve())})
+
+    @property
+    def store_cache(self) -> Path:
+        """Where working copies of object-storage folders live."""
+        return self.local_dir / "store"
 
 
 class ServicesConfig(Strict):

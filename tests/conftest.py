@@ -105,3 +105,31 @@ def kill_after_first_checkpoint(args: list[str], results: Path, run_prefix: str)
     for pid in ray_processes() - ray_before:  # the killed driver's local Ray, not this session's
         os.kill(pid, signal.SIGKILL)
     return json.loads((snapshot.parent / registered[-1] / "progress.json").read_text())
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A real S3-compatible server (moto in server mode) on 127.0.0.1 with an empty bucket
+    `seqpipe`; its endpoint and credentials are in the environment (child processes inherit them).
+    Yields the environment variables."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    import fsspec
+    from s3fs import S3FileSystem
+
+    S3FileSystem.clear_instance_cache()  # clients made for an earlier test's server
+    fsspec.filesystem("s3").mkdir("seqpipe")
+    try:
+        yield env
+    finally:
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{env['AWS_ENDPOINT_URL']}/moto-api/reset", method="POST"))
+        server.stop()  # moto keeps its buckets in the process: reset above for the next test

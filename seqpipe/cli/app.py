@@ -41,7 +41,7 @@ def load(config: Optional[Path], sets: Optional[List[str]], extra: tuple[str, ..
 
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     cfg = load_config(path, list(extra) + list(sets or []))
-    environment.prepare(cfg.runtime.state_dir)
+    environment.prepare(cfg.runtime.local_dir)
     return services.use_running(cfg)  # the servers of `seqpipe up`, when they run
 
 
@@ -50,9 +50,16 @@ def _newest(cfg, kind: str, required: bool = True) -> Optional[str]:
     from seqpipe.core.artifacts import is_complete
     from seqpipe.core.errors import InputError
 
+    from seqpipe.core import store
+    from seqpipe.core.paths import is_uri
+
     section = getattr(cfg, kind, None) if kind != "corpus" else cfg.ingest
-    root = Path(getattr(section, "out", None) or Path(cfg.runtime.state_dir) / kind)
-    found = sorted((p for p in root.glob(f"{kind}-*") if is_complete(p)), key=lambda p: p.stat().st_mtime)
+    root = getattr(section, "out", None) or f"{cfg.runtime.state_dir.rstrip('/')}/{kind}"
+    if is_uri(root):
+        found = store.published(root, f"{kind}-")
+    else:
+        found = [str(p) for p in sorted((p for p in Path(root).glob(f"{kind}-*") if is_complete(p)),
+                                        key=lambda p: p.stat().st_mtime)]
     if not found and required:
         raise InputError(f"no {kind} folder under {root}; run `seqpipe pipeline` (or the {kind} stage) first")
-    return str(found[-1]) if found else None
+    return found[-1] if found else None

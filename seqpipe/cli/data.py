@@ -64,4 +64,4 @@ def demo_corpus(config: Optional[Path] = ConfigOption, set_: Optional[List[str]]
 
     cfg = load(config, set_)
     with console.status("collecting the demo corpus"):
-        print(build_demo_corpus(cfg.runtime.state_dir, cfg.demo.max_mb, cfg.demo.corpus))
+        print(build_demo_corpus(cfg.runtime.local_dir, cfg.demo.max_mb, cfg.demo.corpus))

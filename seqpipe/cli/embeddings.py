@@ -94,7 +94,9 @@ def _embeddings(folder: Optional[str], config, sets):
         from seqpipe.tracking import runs as tracking
 
         return tracking.load_registered(cfg.runtime, folder)  # WordVectors: tokens and vectors
-    return Embeddings.load(folder or _newest(cfg, "embeddings"))
+    from seqpipe.core.stage import local_folder
+
+    return Embeddings.load(local_folder(folder or _newest(cfg, "embeddings"), cfg.runtime.store_cache))
 
 
 def _lookup(query):

@@ -32,7 +32,7 @@ def finetune_ner(
 
     cfg = load(config, set_)
     ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": train, "dev_path": dev, "test_path": test}.items() if v})
-    ner = with_demo_data(ner, cfg.runtime.state_dir, cfg.demo)
+    ner = with_demo_data(ner, cfg.runtime.local_dir, cfg.demo)
     vectors = embeddings or (_newest(cfg, "embeddings", required=False) if ner.embeddings.pretrained else None)
     result = _finetune(cfg, "ner", ner, embeddings=vectors)
     m = result.metrics
@@ -79,7 +79,7 @@ def finetune_translation(
     tr = cfg.translation
     if source or target or table:
         tr = tr.model_copy(update={"train_data": ParallelFiles(source=source, target=target, table=table)})
-    tr = with_demo_data(tr, cfg.runtime.state_dir, cfg.demo)
+    tr = with_demo_data(tr, cfg.runtime.local_dir, cfg.demo)
     result = _finetune(cfg, "translation", tr, embeddings=embeddings)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} translator: BLEU greedy {m['bleu_greedy']:.2f}, "
@@ -145,7 +145,7 @@ def finetune_speech(
     cfg = load(config, set_)
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": train, "dev_manifest": dev,
                                                          "test_manifest": test}.items() if v})
-    sp = with_demo_data(sp, cfg.runtime.state_dir, cfg.demo)
+    sp = with_demo_data(sp, cfg.runtime.local_dir, cfg.demo)
     result = _finetune(cfg, "speech", sp, lm=lm)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} recogniser: CER greedy {m['cer_greedy']:.2%}, "
@@ -253,5 +253,6 @@ def _model(uri: Optional[str], kind: str, config, sets):
         with console.status(f"loading {uri}"):
             return tracking.load_registered(cfg.runtime, uri)
     from seqpipe.core.predictor import load_predictor
+    from seqpipe.core.stage import local_folder
 
-    return load_predictor(uri or _newest(cfg, kind), kind)
+    return load_predictor(local_folder(uri or _newest(cfg, kind), cfg.runtime.store_cache), kind)

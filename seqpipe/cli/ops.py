@@ -34,7 +34,7 @@ def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = 
 
     if stage is not None and stage not in STAGE_FLOWS:
         raise InputError(f"no stage {stage!r}; choose from {', '.join(STAGE_FLOWS)}")
-    with RunConsole(cfg.runtime.state_dir, "pipeline", verbose) as run_console, progress.listening(run_console):
+    with RunConsole(cfg.runtime.local_dir, "pipeline", verbose) as run_console, progress.listening(run_console):
         summary = (STAGE_FLOWS[stage] if stage else pipeline_flow)(config=cfg)
     run_console.summary(summary.get("links", {}))
     if json_file:
@@ -63,7 +63,7 @@ def down(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetO
     from seqpipe.cli import services
 
     cfg = load(config, set_)
-    stopped = services.stop(cfg.runtime.state_dir)
+    stopped = services.stop(cfg.runtime.local_dir)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
@@ -78,14 +78,14 @@ def status(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = Se
 
     cfg = load(config, set_)
     table = Table("service", "url", "pid", "state")
-    for s in services.status(cfg.runtime.state_dir):
+    for s in services.status(cfg.runtime.local_dir):
         state = "up" if s["healthy"] else "starting or hung" if s["alive"] else "dead (run `seqpipe up`)"
         table.add_row(s["service"]["name"], redact_uri(s["service"]["url"]), str(s["service"]["pid"]), state)
     Console().print(table)
     prefect_api = redact_uri(os.environ.get("PREFECT_API_URL", ""))
     mlflow_uri = redact_uri(cfg.runtime.tracking_uri or "")
     print(f"Prefect: {prefect_api or 'embedded (ephemeral, ' + os.environ['PREFECT_HOME'] + ')'}")
-    print(f"MLflow:  {mlflow_uri or 'embedded (SQLite, ' + cfg.runtime.state_dir + '/mlflow.db)'}")
+    print(f"MLflow:  {mlflow_uri or f'embedded (SQLite, {cfg.runtime.local_dir}/mlflow.db)'}")
 
 
 @app.command()

@@ -41,21 +41,21 @@ def services_file(state_dir: str | Path) -> Path:
 
 def start(cfg) -> list[Service]:
     """Start the servers that are not running yet and wait until both answer."""
-    records = _records(cfg.runtime.state_dir)
+    records = _records(cfg.runtime.local_dir)
     services = []
     for name in ("prefect", "mlflow"):
         if name in records and _alive(records[name]["pid"]):
             service = Service(**records[name])  # running, or still starting
         else:
             service = _spawn(name, cfg)
-            _record(cfg.runtime.state_dir, service)
+            _record(cfg.runtime.local_dir, service)
         services.append(service)
     deadline = time.monotonic() + cfg.services.start_timeout_s
     for service in services:
         while not answers(service.health):
             if not _alive(service.pid) or time.monotonic() > deadline:
                 reason = "exited" if not _alive(service.pid) else f"did not answer in {cfg.services.start_timeout_s:g} s"
-                stop(cfg.runtime.state_dir, [service.name])
+                stop(cfg.runtime.local_dir, [service.name])
                 raise ServiceError(f"the {service.name} server {reason}; end of {service.log}:\n{_tail(service.log)}")
             time.sleep(0.5)
     return services
@@ -88,7 +88,7 @@ def status(state_dir: str | Path) -> list[dict]:
 def use_running(cfg):
     """The config pointed at the running servers: MLflow unless tracking_uri is set, and
     Prefect (PREFECT_API_URL) unless the environment names one already."""
-    healthy = {s["service"]["name"]: s["service"] for s in status(cfg.runtime.state_dir) if s["healthy"]}
+    healthy = {s["service"]["name"]: s["service"] for s in status(cfg.runtime.local_dir) if s["healthy"]}
     if "prefect" in healthy:
         os.environ.setdefault("PREFECT_API_URL", healthy["prefect"]["url"] + "/api")
     if "mlflow" in healthy and cfg.runtime.tracking_uri is None:
@@ -101,7 +101,7 @@ def server_command(name: str, cfg) -> tuple[list[str], dict, str, str]:
     """(argv, environment, browser URL, health URL) that start the `name` server; starts nothing.
 
     Both servers bind to `services.host` (127.0.0.1 unless configured otherwise)."""
-    state = Path(cfg.runtime.state_dir).resolve()
+    state = Path(cfg.runtime.local_dir).resolve()
     host, bin_dir = cfg.services.host, Path(sys.executable).parent
     browse_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     env = dict(os.environ)
@@ -127,7 +127,7 @@ def server_command(name: str, cfg) -> tuple[list[str], dict, str, str]:
 
 
 def _spawn(name: str, cfg) -> Service:
-    state = Path(cfg.runtime.state_dir).resolve()
+    state = Path(cfg.runtime.local_dir).resolve()
     command, env, url, health = server_command(name, cfg)
     log = services_file(state).parent / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

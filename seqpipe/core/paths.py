@@ -27,7 +27,8 @@ def allowed_roots(runtime_or_roots) -> list[str] | None:
         return [str(root) for root in runtime_or_roots]
     if not runtime_or_roots.strict_paths:
         return None
-    return [*runtime_or_roots.data_roots, runtime_or_roots.state_dir]
+    state = runtime_or_roots.state_dir
+    return [*runtime_or_roots.data_roots, state, *([str(runtime_or_roots.local_dir)] if is_uri(state) else [])]
 
 
 def is_uri(path: str | Path) -> bool:

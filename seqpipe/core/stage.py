@@ -21,7 +21,10 @@ from typing import Callable
 from pydantic import BaseModel
 
 from seqpipe.core.artifacts import SCHEMA_VERSION, atomic_folder, is_complete, read_json, sha256_json, write_json
+from seqpipe.core import store
 from seqpipe.core.errors import InputError
+from seqpipe.core.paths import is_uri
+from seqpipe.core.store import Output
 
 
 class StageInputs(BaseModel):
@@ -55,23 +58,43 @@ def stage_input_hash(**parts) -> str:
     return sha256_json({"schema_version": SCHEMA_VERSION, **parts})
 
 
-def output_folder(out: str | None, state_dir: str, section: str, kind: str, input_hash: str) -> Path:
-    """<out or state_dir/section>/<kind>-<hash16>, absolute (Ray workers run elsewhere)."""
-    return Path(out or Path(state_dir) / section).resolve() / f"{kind}-{input_hash[:16]}"
+def output_folder(out: str | None, runtime, section: str, kind: str, input_hash: str) -> Output:
+    """<out or state_dir/section>/<kind>-<hash16>: absolute (Ray workers run elsewhere), or on
+    object storage with its working copy under runtime.store_cache (seqpipe.core.store)."""
+    parent, name = out or f"{runtime.state_dir.rstrip('/')}/{section}", f"{kind}-{input_hash[:16]}"
+    if is_uri(parent):
+        uri = f"{parent.rstrip('/')}/{name}"
+        return Output(store.working_copy(uri, runtime.store_cache), uri)
+    local = Path(parent).expanduser().resolve() / name
+    return Output(local, str(local))
 
 
-def run_stage(final: Path, kind: str, input_hash: str, build: Callable[[Path], dict],
+def run_stage(final: Output | Path, kind: str, input_hash: str, build: Callable[[Path], dict],
               result: Callable[[Path, bool], BaseModel] | None = None) -> BaseModel:
-    """Reuse `final` when complete; else build(tmp) writes the output and returns the
-    manifest's fields, and the folder is published whole. Returns result(folder, reused)."""
+    """Reuse `final` when published; else build(tmp) writes the output and returns the
+    manifest's fields, and the folder is published whole. Returns result(folder, reused),
+    its `uri` the published folder's."""
+    final = final if isinstance(final, Output) else Output(Path(final), str(final))
     result = result or stage_result
-    if is_complete(final):
-        return result(final, True)
-    with atomic_folder(final) as tmp:
-        fields = build(tmp)
-        write_json(tmp / "manifest.json", {"kind": kind, "schema_version": SCHEMA_VERSION,
-                                           "input_hash": input_hash, **fields})
-    return result(final, False)
+    if final.remote and store.is_published(final.uri):
+        return result(store.fetch(final.uri, final.local), True).model_copy(update={"uri": final.uri})
+    reused = is_complete(final.local)  # on object storage: built here, its publishing interrupted
+    if not reused:
+        with atomic_folder(final.local) as tmp:
+            fields = build(tmp)
+            write_json(tmp / "manifest.json", {"kind": kind, "schema_version": SCHEMA_VERSION,
+                                               "input_hash": input_hash, **fields})
+    if final.remote:
+        store.publish(final.local, final.uri)
+    return result(final.local, reused).model_copy(update={"uri": final.uri})
+
+
+def local_folder(uri: str | None, cache: Path) -> str | None:
+    """A stage folder to read on this machine: `uri` itself, or the working copy of a folder
+    on object storage (downloaded when this machine has none)."""
+    if not uri or not is_uri(uri) or not store.is_published(uri):
+        return uri
+    return str(store.fetch(uri, store.working_copy(uri, cache)))
 
 
 def stage_result(folder: Path, reused: bool) -> StageResult:

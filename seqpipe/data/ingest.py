@@ -28,7 +28,7 @@ from seqpipe.data.ingest_reuse import (Previous, Reuse, ReuseReader, find_previo
                                        shard_key)
 from seqpipe.core.fanout import node_id, run_tasks, worker_count
 from seqpipe.core.paths import check_path
-from seqpipe.core.stage import run_stage, stage_input_hash
+from seqpipe.core.stage import output_folder, run_stage, stage_input_hash
 from seqpipe.data.readers import RAW_KEEP, Batch, read_piece
 from seqpipe.data.shards import (PIECE_BYTES, Item, pack_shards, recorded_sources, shard_target, text_estimate,
                                   with_reuse)
@@ -64,13 +64,13 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
     """Ingest cfg.sources into <out>/corpus-<hash>/; a no-op when that corpus exists."""
     max_shard = int(cfg.shard_mb * 2**20)
     piece_bytes = min(max_shard, PIECE_BYTES)
-    out = Path(cfg.out or Path(runtime.state_dir) / "corpus").resolve()  # tasks may run elsewhere
+    out = output_folder(cfg.out, runtime, "corpus", "corpus", "").local.parent  # earlier corpora (incremental)
     sources, skipped = plan_sources(cfg.sources, cfg.format, piece_bytes, cfg.txt_unit, cfg.hf_split,
                                     check=lambda uri: check_path(uri, runtime, "ingest source"),
                                     known=recorded_sources(out, cfg, piece_bytes) if cfg.incremental else None)
     input_hash = stage_input_hash(config={k: getattr(cfg, k) for k in OUTPUT_FIELDS},
                                   sources=[(s.uri, s.sha256) for s in sources])
-    final = out / f"corpus-{input_hash[:16]}"
+    final = output_folder(cfg.out, runtime, "corpus", "corpus", input_hash)
 
     def build(tmp: Path) -> dict:
         previous = find_previous(out, cfg.model_dump(mode="json", include=set(OUTPUT_FIELDS)),
@@ -80,7 +80,7 @@ def run_ingest(cfg: IngestConfig, runtime: RuntimeConfig,
         started = time.perf_counter()
         results = _ingest_shards(tmp, sources, shards, previous, cfg, runtime, on_progress)
         manifest = _manifest(cfg, sources, skipped, results, time.perf_counter() - started, previous)
-        _check_reject_rate(manifest, cfg.max_reject_rate, tmp, out / f"failed-{final.name}")
+        _check_reject_rate(manifest, cfg.max_reject_rate, tmp, out / f"failed-{final.local.name}")
         return manifest
 
     return run_stage(final, "corpus", input_hash, build, _result)

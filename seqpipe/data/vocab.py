@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from seqpipe.data import text
 from seqpipe.core.artifacts import is_complete, read_json, sha256_json
 from seqpipe.core.plots import zipf_plot
-from seqpipe.core.stage import run_stage, stage_input_hash
+from seqpipe.core.stage import output_folder, run_stage, stage_input_hash
 from seqpipe.config import RuntimeConfig, VocabConfig
 from seqpipe.core.errors import InputError
 from seqpipe.data.ingest import count_tokens, merge_counts
@@ -80,7 +80,7 @@ def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> Voca
     corpus_manifest = read_json(corpus / "manifest.json")
     settings = cfg.model_dump(exclude={"out"})
     input_hash = stage_input_hash(corpus=corpus_manifest["content_hash"], config=settings)
-    final = Path(cfg.out or Path(runtime.state_dir) / "vocab").resolve() / f"vocab-{input_hash[:16]}"
+    final = output_folder(cfg.out, runtime, "vocab", "vocab", input_hash)
 
     def build(tmp: Path) -> dict:
         started = time.perf_counter()

@@ -38,14 +38,14 @@ class TrackingUnavailable(SeqpipeError):
 
 def tracking_uri(runtime: RuntimeConfig) -> str:
     """runtime.tracking_uri, or the SQLite database in the state folder."""
-    return runtime.tracking_uri or f"sqlite:///{Path(runtime.state_dir).resolve() / 'mlflow.db'}"
+    return runtime.tracking_uri or f"sqlite:///{runtime.local_dir / 'mlflow.db'}"
 
 
 def configure(runtime: RuntimeConfig) -> str:
     """Point MLflow at the configured backend and make sure the experiment exists."""
     import mlflow
 
-    state = Path(runtime.state_dir).resolve()
+    state = runtime.local_dir
     uri = tracking_uri(runtime)
     if uri.startswith("sqlite:"):
         state.mkdir(parents=True, exist_ok=True)
@@ -54,7 +54,7 @@ def configure(runtime: RuntimeConfig) -> str:
         location = (state / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
         mlflow.create_experiment(runtime.experiment, artifact_location=location)
     mlflow.set_experiment(runtime.experiment)
-    tracking_buffer.send_pending(uri, runtime.state_dir)  # what an earlier outage kept back
+    tracking_buffer.send_pending(uri, runtime.local_dir)  # what an earlier outage kept back
     return uri
 
 
@@ -92,12 +92,12 @@ def _run(runtime: RuntimeConfig, name: str, tags: dict, config: BaseModel,
     try:
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         yield run.info.run_id
-        left = tracking_buffer.send_pending(mlflow.get_tracking_uri(), runtime.state_dir, run.info.run_id)
+        left = tracking_buffer.send_pending(mlflow.get_tracking_uri(), runtime.local_dir, run.info.run_id)
         if left:
             raise TrackingUnavailable(
                 f"{tags['seqpipe.kind']} {name} finished, but MLflow at {redact_uri(mlflow.get_tracking_uri())} did "
                 f"not take {left} of its metric values: they are kept in "
-                f"{tracking_buffer.buffer_file(runtime.state_dir, run.info.run_id)} and sent by the next seqpipe "
+                f"{tracking_buffer.buffer_file(runtime.local_dir, run.info.run_id)} and sent by the next seqpipe "
                 "command that reaches the server; the output folder is complete")
         status = "FINISHED"
     except TrackingUnavailable:  # here, or from a run nested in this one
@@ -136,10 +136,11 @@ def _process_tags() -> dict:
     return {"seqpipe.host": socket.gethostname(), "seqpipe.pid": str(os.getpid())}
 
 
-def log_output(folder: str, reused: bool, register_as: str | None = None) -> str | None:
-    """What a stage's manifest lists: its metrics, tags tying the run to the folder, the input
-    datasets, the artifacts; then, with `register_as`, the folder as a registered pyfunc model
-    that loads the manifest's predictor. Returns the registered version (None when not registered).
+def log_output(folder: str, reused: bool, register_as: str | None = None, uri: str | None = None) -> str | None:
+    """What a stage's manifest lists: its metrics, tags tying the run to the folder (`uri`, where
+    it is published, when `folder` is its working copy), the input datasets, the artifacts; then,
+    with `register_as`, the folder as a registered pyfunc model that loads the manifest's
+    predictor. Returns the registered version (None when not registered).
 
     A metric the workers logged per epoch (in metrics.json's history) keeps its curve; its
     final value, the best epoch's, is logged as best_<name>.
@@ -152,7 +153,7 @@ def log_output(folder: str, reused: bool, register_as: str | None = None) -> str
     per_epoch = {k for h in (read_json(metrics_file).get("history", []) if metrics_file.exists() else []) for k in h}
     mlflow.log_metrics({(f"best_{k}" if k in per_epoch else k): float(v) for k, v in manifest.get("metrics", {}).items()
                         if isinstance(v, (int, float))})
-    mlflow.set_tags({"seqpipe.output": folder, "seqpipe.output_hash": manifest["content_hash"],
+    mlflow.set_tags({"seqpipe.output": uri or folder, "seqpipe.output_hash": manifest["content_hash"],
                      "seqpipe.input_hash": manifest["input_hash"], "seqpipe.reused": str(reused)})
     if manifest.get("nodes") and not reused:  # the Ray nodes its tasks ran on (ingest)
         mlflow.set_tag("seqpipe.ray_nodes", ",".join(manifest["nodes"]))
@@ -221,7 +222,7 @@ def log_metrics_to(runtime: RuntimeConfig, run_id: str, metrics: dict, step: int
         with tracking_buffer.quick_requests():
             MlflowClient(uri).log_batch(run_id, metrics=values)
     except Exception as err:  # the server is down: training goes on, the values wait on disk
-        tracking_buffer.keep(runtime.state_dir, run_id, values, err)
+        tracking_buffer.keep(runtime.local_dir, run_id, values, err)
 
 
 def set_tags_to(runtime: RuntimeConfig, run_id: str, tags: dict[str, str]) -> None:

@@ -31,7 +31,6 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal, Protocol, Sequence
 
 import numpy as np
@@ -377,7 +376,7 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     ensure_ray(runtime)
     scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker,
                                       runtime.max_concurrent_stages or 1)
-    runtime = runtime.model_copy(update={"state_dir": str(Path(runtime.state_dir).resolve())})  # workers' cwd differs
+    runtime = runtime.absolute()  # workers' cwd differs
     config = {"task": task, "task_config": task_config, "settings": f"{type(cfg).__module__}:{type(cfg).__qualname__}",
               "train": cfg.model_dump(mode="json"), "runtime": runtime.model_dump(mode="json"),
               "mlflow_run_id": mlflow_run_id, "threads": threads}
@@ -402,7 +401,7 @@ def _run_config(cfg, runtime, run_name: str, mode: str):
     keep = (ray.train.CheckpointConfig(num_to_keep=2) if mode == "last" else
             ray.train.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="score", checkpoint_score_order=mode))
     return ray.train.RunConfig(
-        name=run_name, storage_path=str((Path(runtime.state_dir) / "ray_results").resolve()), checkpoint_config=keep,
+        name=run_name, storage_path=f"{runtime.state_dir.rstrip('/')}/ray_results", checkpoint_config=keep,
         failure_config=ray.train.FailureConfig(max_failures=getattr(cfg, "max_failures", 2)))  # EmbeddingsConfig: 2
 
 

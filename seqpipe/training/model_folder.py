@@ -14,7 +14,7 @@ def train_model(folder: Path, task: str, task_config: dict, cfg, runtime, run_na
     """Fit `task` ("module:build_task") on Ray Train and save the best epoch's weights as
     folder/model.pt; returns the training summary (best_epoch, epochs, stopped, history)
     and the fit result."""
-    runtime = runtime.model_copy(update={"state_dir": str(Path(runtime.state_dir).resolve())})  # workers' cwd differs
+    runtime = runtime.absolute()  # workers' cwd differs
     result = fit(task, task_config, cfg, runtime, run_name, mode=mode, mlflow_run_id=mlflow_run_id)
     torch.save(result.best_state, folder / "model.pt")
     progress = result.progress

@@ -50,7 +50,7 @@ def count_shard(path: str, vocab_uri: str, window: int) -> tuple[np.ndarray, np.
 
 def cooccurrence_file(config: dict, cfg, runtime, run_name: str) -> Path:
     """The run's cooc.npz, next to its Ray Train checkpoints: counted once, reused by a rerun."""
-    work = Path(runtime.state_dir).resolve() / "ray_results" / run_name
+    work = runtime.local_dir / "ray_results" / run_name
     work.mkdir(parents=True, exist_ok=True)
     return work / "cooc.npz" if (work / "cooc.npz").exists() else build_cooccurrence(config, cfg, runtime, work)
 

@@ -54,7 +54,7 @@ def run(cfg: EmbeddingsConfig, inputs: StageInputs, runtime: RuntimeConfig,
                 "artifacts": ["metrics.json", "vectors.bin", "tsne.png"], "predictor": PREDICTOR,
                 "model_files": ["vectors.npy", "tokens.txt"], "examples": tokens[:2]}
 
-    final = output_folder(cfg.out, runtime.state_dir, "embeddings", "embeddings", input_hash)
+    final = output_folder(cfg.out, runtime, "embeddings", "embeddings", input_hash)
     return run_stage(final, "embeddings", input_hash, build)
 
 
@@ -77,7 +77,7 @@ def _train(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id, input_hash) -> tu
     cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={
         "analogies": cfg.eval.analogies and str(Path(cfg.eval.analogies).resolve()),
         "similarity": [str(Path(p).resolve()) for p in cfg.eval.similarity]})})
-    runtime = runtime.model_copy(update={"state_dir": str(Path(runtime.state_dir).resolve())})
+    runtime = runtime.absolute()
     run_name = f"pretrain-{input_hash[:16]}"
     task_config = embeddings.task_config(cfg, corpus_uri, vocab_uri, runtime, run_name)
     result = fit("seqpipe.tasks.embeddings.task:build_task", task_config, cfg, runtime, run_name, mode="last",

@@ -54,4 +54,4 @@ def run(cfg: LmConfig, inputs: StageInputs, runtime: RuntimeConfig, mlflow_run_i
                 "embeddings": embeddings_path, "config": cfg.model_dump(mode="json"), "metrics": numeric(metrics),
                 "artifacts": ["metrics.json", "model.json", "text.json"], "predictor": PREDICTOR, "examples": EXAMPLES}
 
-    return run_stage(output_folder(cfg.out, runtime.state_dir, "lm", "lm", input_hash), "lm", input_hash, build)
+    return run_stage(output_folder(cfg.out, runtime, "lm", "lm", input_hash), "lm", input_hash, build)

@@ -53,7 +53,7 @@ def run(cfg: NerConfig, inputs: StageInputs, runtime: RuntimeConfig, mlflow_run_
                 "config": cfg.model_dump(mode="json"), "metrics": numeric(metrics),
                 "artifacts": ["metrics.json", "model.json", "tags.txt"], "predictor": PREDICTOR, "examples": EXAMPLES}
 
-    return run_stage(output_folder(cfg.out, runtime.state_dir, "ner", "ner", input_hash), "ner", input_hash, build)
+    return run_stage(output_folder(cfg.out, runtime, "ner", "ner", input_hash), "ner", input_hash, build)
 
 
 def _train_and_evaluate(folder: Path, cfg: NerConfig, runtime, splits, input_hash: str, run_id) -> dict:

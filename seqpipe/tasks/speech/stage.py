@@ -36,7 +36,7 @@ def run(cfg: SpeechConfig, inputs: StageInputs, runtime: RuntimeConfig, mlflow_r
         raise InputError("speech.train_manifest is not set: name a manifest or a folder of recordings")
     splits = data.read_splits(cfg, runtime)
     source = fusion.fusion_source(cfg, inputs.lm)
-    input_hash = speech_input_hash(cfg, splits, source, runtime.state_dir)
+    input_hash = speech_input_hash(cfg, splits, source, runtime.local_dir)
 
     def build(tmp: Path) -> dict:
         from seqpipe.tasks.speech import evaluate
@@ -55,7 +55,7 @@ def run(cfg: SpeechConfig, inputs: StageInputs, runtime: RuntimeConfig, mlflow_r
                 "metrics": numeric(metrics), "artifacts": ["metrics.json", "model.json", evaluate.DECODING_FILE], "predictor": PREDICTOR,
                 "examples": [example]}
 
-    return run_stage(output_folder(cfg.out, runtime.state_dir, "speech", "speech", input_hash), "speech", input_hash,
+    return run_stage(output_folder(cfg.out, runtime, "speech", "speech", input_hash), "speech", input_hash,
                      build)
 
 

@@ -61,5 +61,5 @@ def run(cfg: TranslationConfig, inputs: StageInputs, runtime: RuntimeConfig,
                 "metrics": numeric(metrics), "artifacts": ["metrics.json", "model.json", "beam_errors.tsv", "plots"],
                 "predictor": PREDICTOR, "examples": EXAMPLES}
 
-    final = output_folder(cfg.out, runtime.state_dir, "translation", "translation", input_hash)
+    final = output_folder(cfg.out, runtime, "translation", "translation", input_hash)
     return run_stage(final, "translation", input_hash, build)
