@@ -176,8 +176,8 @@ def demo_data_where_missing(config: PipelineConfig, downstream: list[str]) -> Pi
         cfg = getattr(config, config_section(stage))
         with_demo = TASKS[stage].with_demo_data(cfg, runtime.local_dir, demo)
         if with_demo is not cfg:
-            update[stage] = on_demo_data(with_demo, demo.speech_train_minutes if stage == "speech" else
-                                         demo.train_minutes)
+            minutes = {"speech": demo.speech_train_minutes, "captioning": demo.captioning_train_minutes}
+            update[stage] = on_demo_data(with_demo, minutes.get(stage, demo.train_minutes))
             get_run_logger().info("%s: no data configured, training on the generated demo set", stage)
     return config.model_copy(update=update)
 

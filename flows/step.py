@@ -15,12 +15,14 @@ from pydantic import BaseModel
 from seqpipe.config import PromotionConfig, RuntimeConfig
 from seqpipe.core import progress
 from seqpipe.core.progress import Update
-from seqpipe.core.stage import StageInputs
+from seqpipe.core.stage import StageInputs, local_folder
 from seqpipe.data.ingest import run_ingest
 from seqpipe.data.vocab import run_vocab
+from seqpipe.tasks.captioning import stage as captioning
 from seqpipe.tasks.embeddings import stage as embeddings
 from seqpipe.tasks.lm import stage as lm
 from seqpipe.tasks.ner import stage as ner
+from seqpipe.tasks.sentiment import stage as sentiment
 from seqpipe.tasks.speech import stage as speech
 from seqpipe.tasks.translation import stage as translation
 from seqpipe.tracking import registry
@@ -28,7 +30,8 @@ from seqpipe.tracking import runs as tracking
 from seqpipe.tracking.epochs import watch_epochs
 
 # stage name -> task stage module (run, REGISTER_AS, GATE, with_demo_data, evaluation_set); a new task is one line
-TASKS = {"pretrain": embeddings, "ner": ner, "lm": lm, "translation": translation, "speech": speech}
+TASKS = {"pretrain": embeddings, "ner": ner, "lm": lm, "translation": translation, "speech": speech,
+         "sentiment": sentiment, "captioning": captioning}
 DATA_STAGES = {"ingest": lambda cfg, inputs, runtime, run_id: run_ingest(cfg, runtime, on_progress=_shards_written),
                "vocab": lambda cfg, inputs, runtime, run_id: run_vocab(cfg, inputs.corpus, runtime)}
 
@@ -58,13 +61,14 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
     progress.report(Update(name, "start", total=epochs or 0, unit="epochs" if epochs else "shards"))
     started = time.monotonic()
     with tracking.stage_run(runtime, name, cfg, parent_run_id) as run_id:
+        inputs = local_inputs(inputs, runtime)
         if task:
             with watch_epochs(run_id, name, epochs or 0):
                 result = task.run(cfg, inputs, runtime, run_id)
         else:
             result = DATA_STAGES[stage](cfg, inputs, runtime, run_id)
         model = (register_as or task.REGISTER_AS) if task and not result.reused else None
-        version = tracking.log_output(result.uri, result.reused, model)
+        version = tracking.log_output(local_folder(result.uri, runtime.store_cache), result.reused, model, result.uri)
         decision = None
         if version is not None and promotion.enabled:
             margin = promotion.margins.get(model, promotion.margin)
@@ -74,6 +78,11 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
     outcome = StepOutcome(result, version, decision)
     progress.report(Update(name, "end", summary=summarize(stage, outcome, time.monotonic() - started)))
     return outcome
+
+
+def local_inputs(inputs: StageInputs, runtime: RuntimeConfig) -> StageInputs:
+    """The upstream folders as this machine reads them (working copies of those on object storage)."""
+    return StageInputs(**{field: local_folder(uri, runtime.store_cache) for field, uri in inputs.model_dump().items()})
 
 
 def summarize(stage: str, outcome: StepOutcome, seconds: float) -> dict:

@@ -105,6 +105,9 @@ class PromotionConfig(Strict):
     margins: dict[str, float] = Field(default_factory=dict, description="Per registered model, e.g. "
                                       "{seqpipe-ner: 0.005}; overrides margin.")
 
+CAPTIONING_MINUTES = 6.0
+
+
 class DemoConfig(Strict):
     corpus: Literal["auto", "english", "docstrings"] = Field(
         "auto", description="english: the prose packages of seqpipe's demo extra (speeches, Wikipedia); docstrings: "
@@ -113,10 +116,14 @@ class DemoConfig(Strict):
     ner_sentences: int = Field(6000, ge=30, description="Sentences of the generated NER demo set (80/10/10 split).")
     translation_pairs: int = Field(20_000, ge=100, description="Pairs of the generated date-translation demo set.")
     speech_utterances: int = Field(600, ge=20, description="Utterances synthesised for the speech demo set.")
+    sentiment_texts: int = Field(6000, ge=30, description="Reviews of the generated sentiment demo set (80/10/10 split).")
+    captioning_images: int = Field(3000, ge=30, description="Scenes of the generated captioning demo set (80/10/10).")
     train_minutes: float = Field(1.0, gt=0, description="Training budget of each downstream stage on demo data "
                                  "(a stage's own train.max_minutes wins when set).")
     speech_train_minutes: float = Field(1.5, gt=0, description="The speech demo's budget instead: its CER passes "
                                         "0.25 after 9 to 11 epochs of 5-6 s on 2 cores, so 1 minute had no margin.")
+    captioning_train_minutes: float = Field(CAPTIONING_MINUTES, gt=0, description="The captioning demo's budget "
+                                            "instead (captioning is not among the default downstream stages).")
 
 
 class IngestConfig(Strict):
@@ -264,6 +271,59 @@ class NerConfig(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
+class SentimentConfig(Strict):
+    train_path: str | None = Field(None, description="Labelled texts to train on: CSV, TSV, JSONL or Parquet (a file, "
+                                   "folder or glob; .gz/.bz2/.xz read too); null = demo data.")
+    dev_path: str | None = Field(None, description="Validation set; null = dev_fraction of the training texts.")
+    test_path: str | None = Field(None, description="Test set, evaluated once with the best model; null = none.")
+    dev_fraction: float = Field(0.1, gt=0, lt=1)
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = Field("auto", description="auto = by file suffix.")
+    text_column: str | int = Field("text", description="The text's column: a name (CSV/TSV: the header row names the "
+                                   "columns) or a 0-based number (CSV/TSV without a header row).")
+    label_column: str | int = Field("label", description="The label's column, like text_column.")
+    labels: list[str] = Field(default_factory=list, description="The labels in order; empty = those of the training "
+                              "data, sorted. A row with any other label is a reject.")
+    max_reject_rate: float = Field(0.0, ge=0, le=1, description="0 = the first bad row is an error naming file and "
+                                   "line; above 0 = skip and count bad rows up to this rate.")
+    out: str | None = Field(None, description="Folder that receives sentiment-<hash>/; null = <state_dir>/sentiment.")
+    lowercase: bool = Field(True, description="Look words up lowercased (as the pretrained vectors are).")
+    max_words: int = Field(200, ge=1, description="Words of a text the model reads (the rest is cut).")
+    pooling: Literal["last", "attention", "both"] = Field("both", description="One vector per text: the encoder's final "
+                                                          "states, attention over its words, or both concatenated.")
+    word_dropout: float = Field(0.05, ge=0, lt=1, description="Training words replaced by <unk> with this probability.")
+    embeddings: EmbeddingLayerConfig = Field(default_factory=EmbeddingLayerConfig)
+    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig(hidden=128))
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=64))
+
+
+class CaptioningConfig(Strict):
+    train_captions: str | None = Field(None, description="Captions of the training images: a TSV/CSV file with "
+                                       "columns image and caption (several rows per image), or Flickr8k's "
+                                       "`name.jpg#n<TAB>caption` lines; null = demo data.")
+    dev_captions: str | None = Field(None, description="Validation captions; null = dev_fraction of the training images.")
+    test_captions: str | None = Field(None, description="Test captions, scored once with the best model; null = none.")
+    images: str | None = Field(None, description="Folder the image names are relative to; null = the folder of "
+                               "each captions file.")
+    dev_fraction: float = Field(0.1, gt=0, lt=1)
+    max_reject_rate: float = Field(0.0, ge=0, le=1, description="0 = the first unreadable image or bad row is an "
+                                   "error naming file and line; above 0 = skip and count them up to this rate.")
+    out: str | None = Field(None, description="Folder that receives captioning-<hash>/; null = <state_dir>/captioning.")
+    image_size: int = Field(64, ge=8, description="Images are resized to this many pixels square.")
+    channels: list[int] = Field(default_factory=lambda: [32, 64, 128], description="Convolution blocks of the "
+                                "encoder (each halves the image): 64 pixels and 3 blocks give an 8x8 grid of regions.")
+    lowercase: bool = True
+    max_words: int = Field(30, ge=1, description="Longest caption written (and read: longer ones are cut).")
+    attention: Literal["additive", "multiplicative"] = "additive"
+    decoder: Literal["bahdanau", "luong"] = Field("luong", description="luong: teacher forcing in one recurrent call "
+                                                  "(on the demo, exact match 0.65 after 3 minutes against 0.24 with "
+                                                  "bahdanau's step-by-step decoder).")
+    beam: int = Field(5, ge=1, description="Beam size of the test captions and of `seqpipe caption`.")
+    alpha: float = Field(0.7, ge=0, description="Length normalisation: score = log P / T^alpha.")
+    attention_plots: int = Field(4, ge=0, description="Test images drawn with the attention of every word.")
+    encoder: EncoderConfig = Field(default_factory=lambda: EncoderConfig(cell="gru", hidden=256, dropout=0.2))
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=64, lr=2e-3, num_workers=1))
+
+
 class SubwordConfig(Strict):
     model: Literal["bpe", "unigram"] = Field("bpe", description="SentencePiece model type.")
     vocab_size: int = Field(8000, ge=300, description="Pieces (fewer when the text is small).")
@@ -385,8 +445,9 @@ class PipelineConfig(Strict):
     """The whole pipeline. The order is the Prefect run form's: the data and the models a user
     changes most first, how and where it runs last."""
     ingest: IngestConfig = Field(default_factory=IngestConfig)
-    downstream: list[Literal["ner", "lm", "translation", "speech"]] = Field(
-        default_factory=lambda: ["ner", "lm", "translation", "speech"], description="Stages after pretraining.")
+    downstream: list[Literal["ner", "lm", "translation", "speech", "sentiment", "captioning"]] = Field(
+        default_factory=lambda: ["ner", "lm", "translation", "speech", "sentiment"],
+        description="Stages after pretraining.")
     demo: DemoConfig = Field(default_factory=DemoConfig)
     vocab: VocabConfig = Field(default_factory=VocabConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
@@ -394,6 +455,8 @@ class PipelineConfig(Strict):
     lm: LmConfig = Field(default_factory=LmConfig)
     translation: TranslationConfig = Field(default_factory=TranslationConfig)
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    captioning: CaptioningConfig = Field(default_factory=CaptioningConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)

@@ -1,5 +1,5 @@
-"""The downstream-model commands of `seqpipe`: finetune ner|lm|translation|speech, and the
-inference commands tag, sample, score, translate, analyze-beam, transcribe."""
+"""The downstream-model commands of `seqpipe`: finetune ner|lm|translation|speech|sentiment|captioning,
+and the inference commands tag, sample, score, translate, analyze-beam, transcribe, classify, caption."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,8 @@ from rich.console import Console
 
 from seqpipe.cli.app import ConfigOption, SetOption, _newest, app, console, friendly_errors, load
 
-finetune_app = typer.Typer(no_args_is_help=True, help="Train a downstream model: ner, lm, translation, speech.")
+finetune_app = typer.Typer(no_args_is_help=True, help="Train a downstream model: ner, lm, translation, speech, "
+                           "sentiment, captioning.")
 app.add_typer(finetune_app, name="finetune")
 ModelOption = typer.Option(None, "--model", "-m", help="A model folder, or models:/NAME@ALIAS, models:/NAME/VERSION, "
                            "runs:/RUN_ID/KIND (default: the newest trained folder).")
@@ -177,6 +178,82 @@ def _named_decoding(config: Optional[Path], sets) -> dict:
 
     speech = load_config(config, list(sets or [])).speech
     return {arg: getattr(speech, key) for arg, key in DECODING.items() if key in speech.model_fields_set}
+
+
+@finetune_app.command("sentiment")
+@friendly_errors
+def finetune_sentiment(
+    train: Optional[str] = typer.Option(None, help="Labelled texts: CSV, TSV, JSONL or Parquet; file, folder or glob "
+                                        "(default: demo data)."),
+    dev: Optional[str] = typer.Option(None, help="Validation texts (default: a held-out part of train)."),
+    test: Optional[str] = typer.Option(None, help="Test texts, scored once with the best model."),
+    embeddings: Optional[str] = typer.Option(None, help="Pretrained vectors: an embeddings folder or a "
+                                             "word2vec/GloVe .txt/.bin file (default: the newest pretrained)."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Train the BiLSTM/GRU sentiment classifier; logs, registers and gates seqpipe-sentiment in MLflow."""
+    from seqpipe.tasks.sentiment.data import with_demo_data
+
+    cfg = load(config, set_)
+    given = {"train_path": train, "dev_path": dev, "test_path": test}
+    sentiment = with_demo_data(cfg.sentiment.model_copy(update={k: v for k, v in given.items() if v}),
+                               cfg.runtime.local_dir, cfg.demo)
+    vectors = embeddings or (_newest(cfg, "embeddings", required=False) if sentiment.embeddings.pretrained else None)
+    m = (result := _finetune(cfg, "sentiment", sentiment, embeddings=vectors)).metrics
+    split = "test" if "test_accuracy" in m else "dev"
+    console.print(f"{'reused' if result.reused else 'trained'} classifier: {split} accuracy "
+                  f"{m[f'{split}_accuracy']:.4f}, macro-F1 {m[f'{split}_macro_f1']:.4f} (bag of words "
+                  f"{m.get(f'bow_{split}_accuracy', float('nan')):.4f})")
+    print(result.uri)
+
+
+@finetune_app.command("captioning")
+@friendly_errors
+def finetune_captioning(
+    train: Optional[str] = typer.Option(None, help="Captions of the training images (image, caption; or Flickr8k's "
+                                        "name#n<TAB>caption) (default: demo data)."),
+    dev: Optional[str] = typer.Option(None, help="Validation captions (default: a held-out part of train)."),
+    test: Optional[str] = typer.Option(None, help="Test captions, scored once with the best model."),
+    images: Optional[str] = typer.Option(None, help="The images' folder (default: each captions file's folder)."),
+    config: Optional[Path] = ConfigOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Train the CNN + attention-decoder image captioner; logs, registers and gates seqpipe-captioner in MLflow."""
+    from seqpipe.tasks.captioning.data import with_demo_data
+
+    cfg = load(config, set_)
+    given = {"train_captions": train, "dev_captions": dev, "test_captions": test, "images": images}
+    captioning = with_demo_data(cfg.captioning.model_copy(update={k: v for k, v in given.items() if v}),
+                                cfg.runtime.local_dir, cfg.demo)
+    m = (result := _finetune(cfg, "captioning", captioning)).metrics
+    console.print(f"{'reused' if result.reused else 'trained'} captioner, {'test' if 'test_bleu' in m else 'dev'} "
+                  f"images: BLEU-4 greedy {m['bleu_greedy']:.2f}, beam {m['bleu_beam']:.2f}; exact match beam "
+                  f"{m['exact_match_beam']:.2%}")
+    print(result.uri)
+
+
+@app.command()
+@friendly_errors
+def caption(images: List[str] = typer.Argument(..., help="Image files (any size; PNG, JPEG, ...)."),
+            beam: Optional[int] = typer.Option(None, help="Beam size (default: the model's captioning.beam; 0 = greedy)."),
+            model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
+            set_: Optional[List[str]] = SetOption):
+    """Print a caption for each IMAGE."""
+    captioner = _model(model, "captioning", config, set_)
+    for path, text in zip(images, captioner.caption(images, beam)):
+        print(f"{text}\t{path}")
+
+
+@app.command()
+@friendly_errors
+def classify(text: List[str] = typer.Argument(..., help="Texts to classify (several arguments: one text each)."),
+             model: Optional[str] = ModelOption, config: Optional[Path] = ConfigOption,
+             set_: Optional[List[str]] = SetOption):
+    """Print the sentiment label of each TEXT and its probability."""
+    classifier = _model(model, "sentiment", config, set_)
+    for one, found in zip(text, classifier.classify(text)):
+        print(f"{found['label']}\t{found['probability']:.3f}\t{one}")
 
 
 @app.command()

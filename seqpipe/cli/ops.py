@@ -17,7 +17,8 @@ from seqpipe.cli.app import ConfigOption, SetOption, app, console, friendly_erro
 def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = SetOption,
              stage: Optional[str] = typer.Option(None, help="Only this stage and what it needs: ingest, vocab, "
                                                  "pretrain, finetune-ner, finetune-lm, finetune-translation, "
-                                                 "finetune-speech (default: every stage)."),
+                                                 "finetune-speech, finetune-sentiment, finetune-captioning "
+                                                 "(default: every stage)."),
              verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Ray's, Prefect's and MLflow's output "
                                           "live instead of writing it to the run's log file."),
              json_file: Optional[Path] = typer.Option(None, "--json", help="Write the run's outputs, metrics and "

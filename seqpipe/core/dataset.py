@@ -4,6 +4,7 @@ a possibly compressed data file."""
 from __future__ import annotations
 
 import bz2
+import glob
 import gzip
 import lzma
 import random
@@ -66,6 +67,21 @@ def enforce_reject_policy(rejects: list[tuple[str, str]], read: int, max_rate: f
         examples = "; ".join(f"{w}: {r}" for w, r in rejects[1:3])
         more = f"; then {examples}" if examples else ""
         raise RejectRateExceeded(f"{where}: {reason}{more} ({counts}, {rate:.1%} > {setting} {max_rate:.1%})")
+
+
+def data_files(spec: str | None, what: str = "data file") -> list[str]:
+    """The files a split names: a file, a folder (every file under it) or a glob; [] for none."""
+    if not spec:
+        return []
+    paths = sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]
+    out = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise InputError(f"{path}: no such {what}")
+        out += sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
+    if not out:
+        raise InputError(f"{spec}: matches no files")
+    return out
 
 
 def read_bytes(path: Path) -> bytes:

@@ -55,3 +55,22 @@ def tsne_plot(tokens: list[str], vectors: np.ndarray, path: str | Path, top: int
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def confusion_plot(gold: list[str], predicted: list[str], labels: list[str], path: str | Path,
+                   title: str = "Confusion matrix") -> Path:
+    """The confusion matrix (scikit-learn), counts and row-normalised shading."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = plt.subplots(figsize=(2.5 + 0.6 * len(labels), 2 + 0.6 * len(labels)), dpi=100)
+    ConfusionMatrixDisplay.from_predictions(gold, predicted, labels=labels, ax=ax, colorbar=False, cmap="Blues",
+                                            xticks_rotation=45 if len(labels) > 4 else "horizontal")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -44,3 +44,11 @@ def word_embedding(num_words: int, dim: int, initial: np.ndarray | None = None, 
     if initial is None:
         return nn.Embedding(num_words, dim, padding_idx=padding_idx)
     return nn.Embedding.from_pretrained(torch.from_numpy(initial), freeze=freeze, padding_idx=padding_idx)
+
+
+def pad_ids(rows: list[list[int]]) -> torch.Tensor:
+    """(len(rows), longest) token ids, padded with 0 (the embeddings' padding index)."""
+    out = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return out

@@ -1,7 +1,9 @@
 """Encoder-decoder with attention, trained with teacher forcing.
 
-The bidirectional encoder turns the source into annotations a<t'>; the decoder's first
-state comes from the encoder's final states. Two decoders (`decoder`):
+`AttentionDecoder` is the decoder half, shared by every model that writes a sequence while
+attending over a memory: `Seq2Seq` (its memory: a bidirectional RNN's annotations of the
+source sentence; its first state from the encoder's final states) and the image captioner
+(seqpipe.models.captioner: the regions of a convolutional feature map). Two decoders (`decoder`):
 
 - "bahdanau" (Bahdanau et al. 2015): at step t the decoder attends from its previous state
   s<t-1> (context c<t>), reads [y<t-1>; c<t>] and predicts y<t> from [s<t>; c<t>]. The
@@ -13,8 +15,9 @@ state comes from the encoder's final states. Two decoders (`decoder`):
 
 With `tied` the readout has the target embedding's size and the output layer shares the
 target embedding's weights (Press & Wolf 2017): a smaller vocabulary-sized product, fewer
-parameters. `start` and `step` expose one decoder step for the searches in
-seqpipe.decoding: every tensor of a state has the batch as dimension 0.
+parameters. `start` (the subclass's: encode, then `first_state`) and `step` expose one
+decoder step for the searches in seqpipe.decoding: every tensor of a state has the batch as
+dimension 0.
 """
 from __future__ import annotations
 
@@ -25,17 +28,20 @@ from seqpipe.models.attention import Attention
 from seqpipe.models.encoders import CELLS, RecurrentEncoder
 
 
-class Seq2Seq(nn.Module):
-    def __init__(self, source_embedding: nn.Embedding, target_embedding: nn.Embedding, cell: str = "gru",
+class AttentionDecoder(nn.Module):
+    """The decoder over a memory (B, S, M): subclasses define `start(src, src_lengths)`, which
+    encodes the input and returns `first_state(memory, mask, summary)`."""
+
+    def __init__(self, target_embedding: nn.Embedding, memory: int, summary: int, cell: str = "gru",
                  hidden: int = 256, layers: int = 1, dropout: float = 0.2, attention: str = "additive",
-                 bidirectional: bool = True, decoder: str = "bahdanau", tied: bool = False):
+                 decoder: str = "bahdanau", tied: bool = False):
+        """memory: the size of one memory position; summary: the size of the vector the first
+        decoder state is computed from (the encoder's final states, the mean region)."""
         super().__init__()
         if decoder not in ("bahdanau", "luong"):
             raise ValueError(f"unknown decoder {decoder!r}: bahdanau or luong")
-        self.source_embedding, self.target_embedding = source_embedding, target_embedding
-        self.encoder = RecurrentEncoder(source_embedding.embedding_dim, cell, hidden, layers, bidirectional, dropout)
-        memory = self.encoder.output_size
-        self.bridge = nn.Linear(memory, hidden * layers)
+        self.target_embedding = target_embedding
+        self.bridge = nn.Linear(summary, hidden * layers)
         self.attention = Attention(hidden, memory, attention, hidden)
         feeds_context = memory if decoder == "bahdanau" else 0
         self.decoder = CELLS[cell](target_embedding.embedding_dim + feeds_context, hidden, num_layers=layers,
@@ -48,12 +54,14 @@ class Seq2Seq(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.cell, self.layers, self.hidden, self.kind = cell, layers, hidden, decoder
 
-    def start(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict:
-        """Encode the sources: annotations, their keys, the padding mask and the decoder's first state."""
-        memory, final = self.encoder(self.dropout(self.source_embedding(src)), src_lengths)
-        first = torch.tanh(self.bridge(self.encoder.final_hidden(final)))  # (B, layers * hidden)
-        state = {"memory": memory, "keys": self.attention.project(memory), "mask": src != 0,
-                 "hidden": first.view(len(src), self.layers, self.hidden)}
+    def start(self, src: torch.Tensor, src_lengths: torch.Tensor | None) -> dict:
+        raise NotImplementedError
+
+    def first_state(self, memory: torch.Tensor, mask: torch.Tensor, summary: torch.Tensor) -> dict:
+        """The memory, its keys, its mask (True = real) and the decoder's first state (from `summary`)."""
+        first = torch.tanh(self.bridge(summary))  # (B, layers * hidden)
+        state = {"memory": memory, "keys": self.attention.project(memory), "mask": mask,
+                 "hidden": first.view(len(memory), self.layers, self.hidden)}
         if self.cell == "lstm":
             state["cell"] = torch.zeros_like(state["hidden"])
         return state
@@ -106,3 +114,18 @@ class Seq2Seq(nn.Module):
         mask = tgt_out != 0
         logits = self.output(self.dropout(readouts[mask]))
         return nn.functional.cross_entropy(logits, tgt_out[mask]), int(mask.sum())
+
+
+class Seq2Seq(AttentionDecoder):
+    def __init__(self, source_embedding: nn.Embedding, target_embedding: nn.Embedding, cell: str = "gru",
+                 hidden: int = 256, layers: int = 1, dropout: float = 0.2, attention: str = "additive",
+                 bidirectional: bool = True, decoder: str = "bahdanau", tied: bool = False):
+        encoder = RecurrentEncoder(source_embedding.embedding_dim, cell, hidden, layers, bidirectional, dropout)
+        super().__init__(target_embedding, encoder.output_size, encoder.output_size, cell, hidden, layers, dropout,
+                         attention, decoder, tied)
+        self.source_embedding, self.encoder = source_embedding, encoder
+
+    def start(self, src: torch.Tensor, src_lengths: torch.Tensor) -> dict:
+        """Encode the sources: annotations, their keys, the padding mask and the decoder's first state."""
+        memory, final = self.encoder(self.dropout(self.source_embedding(src)), src_lengths)
+        return self.first_state(memory, src != 0, self.encoder.final_hidden(final))

@@ -194,7 +194,7 @@ def _register(folder: str, manifest: dict, register_as: str) -> str:
             name=manifest["kind"], python_model=str(Path(__file__).with_name("folder_model.py")),
             artifacts={"model": model_folder}, input_example=examples,
             signature=signature, code_paths=[str(Path(seqpipe.__file__).parent)],
-            pip_requirements=["torch", "numpy", "pyarrow", "pandas", "seqeval", "pydantic"],
+            pip_requirements=["torch", "numpy", "pyarrow", "pandas", "seqeval", "pydantic", "pillow"],
             registered_model_name=register_as)
     return str(info.registered_model_version)
 

@@ -82,3 +82,11 @@ def test_speech_demo_reaches_its_character_error_rate(demo):
 
     speech = next((demo / "speech").glob("speech-*"))
     assert json.loads((speech / "metrics.json").read_text())["cer"] <= 0.25
+
+
+@pytest.mark.parametrize("text, label", [("There's nothing to like in this movie", "negative"),
+                                         ("The plot was not bad at all.", "positive"),
+                                         ("I expected a charming story but it was painfully dull", "negative"),
+                                         ("Honestly, I did not think the ending was boring.", "positive")])
+def test_the_classifier_reads_negation_and_contrast(demo, text, label):
+    assert seqpipe(demo, "classify", text).split("\t")[0] == label

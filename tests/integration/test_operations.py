@@ -103,7 +103,8 @@ def test_deployments_schedule_trigger_registry_compare_lineage(stack):
     with temporary_settings({PREFECT_API_URL: urls["prefect"] + "/api"}), get_client(sync_client=True) as client:
         assert isinstance(client, SyncPrefectClient)
         expected = {"pipeline/seqpipe", "ingest/seqpipe", "vocab/seqpipe", "pretrain/seqpipe", "finetune-ner/seqpipe",
-                    "finetune-lm/seqpipe", "finetune-translation/seqpipe", "finetune-speech/seqpipe"}
+                    "finetune-lm/seqpipe", "finetune-translation/seqpipe", "finetune-speech/seqpipe",
+                    "finetune-sentiment/seqpipe", "finetune-captioning/seqpipe"}
         deployments = wait_for_deployments(client, expected)
         nightly = deployments["pipeline/seqpipe"]
         [schedule] = nightly.schedules

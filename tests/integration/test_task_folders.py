@@ -18,8 +18,10 @@ SETTINGS = {"pretrain": {"dim": 8, "epochs": 1, "num_workers": 1},
             "ner": TINY, "lm": {**TINY, "encoder": EncoderConfig(hidden=8, layers=1, bidirectional=False),
                                 "dev_sentences": 20, "max_sentences": 200},
             "translation": {**TINY, "sweep": False, "analysis_sentences": 5, "attention_plots": 1},
-            "speech": {**TINY, "n_mels": 16, "beam": 2, "beam_utterances": 2}}
-DEMO = DemoConfig(ner_sentences=60, translation_pairs=120, speech_utterances=20)
+            "speech": {**TINY, "n_mels": 16, "beam": 2, "beam_utterances": 2}, "sentiment": TINY,
+            "captioning": {**TINY, "image_size": 16, "channels": [4, 8], "attention_plots": 1, "beam": 2}}
+DEMO = DemoConfig(ner_sentences=60, translation_pairs=120, speech_utterances=20, sentiment_texts=60,
+                  captioning_images=30)
 
 
 @pytest.mark.parametrize("stage", sorted(TASKS))

@@ -3,13 +3,11 @@ one reject policy, and what the workers read: vocabularies, data.json, model.jso
 the embedding rows they start from."""
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 from seqpipe.config import NerConfig
 from seqpipe.core.artifacts import write_json
-from seqpipe.core.dataset import hold_out
-from seqpipe.core.errors import InputError
+from seqpipe.core.dataset import data_files, hold_out
 from seqpipe.data.vectors import Embeddings, write_embedding_init
 from seqpipe.tasks.ner.conll import ConllData, read_conll
 
@@ -29,21 +27,7 @@ def with_demo_data(cfg: NerConfig, state_dir: str, demo) -> NerConfig:
 
 def split_files(cfg: NerConfig) -> dict[str, list[str]]:
     """The files of each split: a file, a folder (every file under it) or a glob."""
-    return {split: data_files(getattr(cfg, f"{split}_path")) for split in SPLITS}
-
-
-def data_files(spec: str | None) -> list[str]:
-    if not spec:
-        return []
-    paths = sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]
-    out = []
-    for path in map(Path, paths):
-        if not path.exists():
-            raise InputError(f"{path}: no such CoNLL file")
-        out += sorted(str(p) for p in path.rglob("*") if p.is_file()) if path.is_dir() else [str(path)]
-    if not out:
-        raise InputError(f"{spec}: matches no files")
-    return out
+    return {split: data_files(getattr(cfg, f"{split}_path"), "CoNLL file") for split in SPLITS}
 
 
 def read_splits(cfg: NerConfig, files: dict[str, list[str]]) -> dict[str, ConllData]:

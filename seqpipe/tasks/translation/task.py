@@ -16,7 +16,7 @@ import sacrebleu
 import torch
 
 from seqpipe.decoding.search import Hypothesis, beam_search, greedy
-from seqpipe.models.embedding import word_embedding
+from seqpipe.models.embedding import pad_ids, word_embedding
 from seqpipe.models.seq2seq import Seq2Seq
 from seqpipe.training.loop import Task
 from seqpipe.tasks.translation.tokenizers import side_tokenizer
@@ -65,19 +65,13 @@ def build_model(folder: Path, with_init: bool = True) -> Seq2Seq:
                    enc["bidirectional"], spec.get("decoder", "bahdanau"), spec.get("tied", False))
 
 
-def pad(rows: list[list[int]]) -> torch.Tensor:
-    out = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-    return out
-
-
 def collate(examples: list[dict], training: bool = True) -> dict:
     """Sources padded; targets as decoder inputs (<bos> y) and outputs (y <eos>): teacher forcing."""
-    batch = {"src": pad([e["src"] for e in examples]), "src_lengths": torch.tensor([len(e["src"]) for e in examples])}
+    batch = {"src": pad_ids([e["src"] for e in examples]),
+             "src_lengths": torch.tensor([len(e["src"]) for e in examples])}
     if training:
-        batch["tgt_in"] = pad([[BOS] + e["tgt"] for e in examples])
-        batch["tgt_out"] = pad([e["tgt"] + [EOS] for e in examples])
+        batch["tgt_in"] = pad_ids([[BOS] + e["tgt"] for e in examples])
+        batch["tgt_out"] = pad_ids([e["tgt"] + [EOS] for e in examples])
     return batch
 
 
