@@ -59,7 +59,7 @@ def tsne_plot(tokens: list[str], vectors: np.ndarray, path: str | Path, top: int
 
 def confusion_plot(gold: list[str], predicted: list[str], labels: list[str], path: str | Path,
                    title: str = "Confusion matrix") -> Path:
-    """The confusion matrix (scikit-learn), counts and row-normalised shading."""
+    """The confusion matrix (scikit-learn): true labels down, predicted across, counts in the cells."""
     import matplotlib
 
     matplotlib.use("Agg")
