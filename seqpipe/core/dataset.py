@@ -12,9 +12,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 from seqpipe.core.errors import InputError, RejectRateExceeded
 
 REJECT_TEXT_CHARS = 2000  # of a rejected record's raw text, kept in rejects.jsonl
+# What reading a user's Parquet file may raise: a bad footer or page (Arrow), an unreadable
+# file, or column names that are not UTF-8 (pyarrow decodes them while opening the file).
+PARQUET_ERRORS = (OSError, pa.ArrowException, UnicodeDecodeError)
 OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # by suffix; anything else: open
 
 

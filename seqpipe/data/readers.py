@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import zstandard
 from fsspec.compression import compr
 
+from seqpipe.core.dataset import PARQUET_ERRORS
 from seqpipe.core.errors import InputError
 from seqpipe.data.sources import Piece, Source, load_hf, open_binary, open_raw
 
@@ -205,14 +206,14 @@ def _parquet_batches(source: Source, text_field: str):
         try:
             parquet = pq.ParquetFile(f)
             names = parquet.schema_arrow.names
-        except (OSError, pa.ArrowException) as err:
+        except PARQUET_ERRORS as err:
             raise InputError(f"{source.uri}: not a readable Parquet file: {err}") from None
         _require_column(source, names, text_field)
         batches = parquet.iter_batches(batch_size=BATCH_RECORDS, columns=[text_field])
         while True:
             try:
                 batch = next(batches, None)
-            except (OSError, pa.ArrowException) as err:  # a corrupt page
+            except PARQUET_ERRORS as err:  # a corrupt page
                 raise InputError(f"{source.uri}: not a readable Parquet file: {err}") from None
             if batch is None:
                 return

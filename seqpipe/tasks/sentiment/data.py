@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from seqpipe.config import SentimentConfig
 from seqpipe.core.artifacts import write_json
-from seqpipe.core.dataset import Reject, data_files, enforce_reject_policy, hold_out, read_bytes
+from seqpipe.core.dataset import PARQUET_ERRORS, Reject, data_files, enforce_reject_policy, hold_out, read_bytes
 from seqpipe.core.errors import InputError
 from seqpipe.data.text import clean, tokenize
 from seqpipe.data.vectors import Embeddings, write_embedding_init
@@ -149,7 +149,7 @@ def _parquet_rows(path: Path, cfg: SentimentConfig):
 
     try:
         table = pq.read_table(path, columns=[str(cfg.text_column), str(cfg.label_column)])
-    except (pa.ArrowInvalid, OSError, KeyError) as err:
+    except (*PARQUET_ERRORS, KeyError) as err:
         raise InputError(f"{path}: not a Parquet file with columns {cfg.text_column!r} and "
                          f"{cfg.label_column!r}: {err}") from None
     for row, (text, label) in enumerate(zip(*(table.column(i).to_pylist() for i in range(2))), 1):

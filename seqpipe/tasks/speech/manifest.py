@@ -27,7 +27,7 @@ from typing import Iterator
 
 from seqpipe.core.errors import InputError
 from seqpipe.core.paths import is_within
-from seqpipe.core.dataset import Reject, enforce_reject_policy
+from seqpipe.core.dataset import PARQUET_ERRORS, Reject, enforce_reject_policy
 from seqpipe.tasks.speech.audio import AUDIO_SUFFIXES, check_audio, ctc_min_frames
 
 __all__ = ["ALPHABET", "Utterance", "Reject", "SpeechData", "read_manifest", "normalise_transcript",
@@ -227,17 +227,16 @@ def _jsonl_rows(path: Path, *fields: str) -> Iterator[tuple[Utterance, str] | Re
 
 
 def _parquet_rows(path: Path, *fields: str) -> Iterator[tuple[Utterance, str] | Reject]:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as err:
+        names = table.column_names
+    except PARQUET_ERRORS as err:
         raise InputError(f"{path}: not a readable Parquet file: {err}") from None
-    missing = [name for name in fields[:2] if name not in table.column_names]
+    missing = [name for name in fields[:2] if name not in names]
     if missing:
-        raise InputError(f"{path}: no {' or '.join(map(repr, missing))} column "
-                         f"(columns: {', '.join(table.column_names)})")
+        raise InputError(f"{path}: no {' or '.join(map(repr, missing))} column (columns: {', '.join(names)})")
     for line, row in enumerate(table.to_pylist(), start=1):
         yield _record(path, row, fields, line, json.dumps(row, default=str))
 

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from seqpipe.core.errors import InputError
-from seqpipe.core.dataset import OPENERS, Reject, enforce_reject_policy, open_for_writing, read_bytes
+from seqpipe.core.dataset import (OPENERS, PARQUET_ERRORS, Reject, enforce_reject_policy, open_for_writing,
+                                  read_bytes)
 
 UTF8_BOM = b"\xef\xbb\xbf"
 TABLE_FORMATS = {".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -336,19 +337,19 @@ def _parquet_records(path: Path, source_field: str, target_field: str) -> Iterat
 
     try:
         schema = pq.read_schema(path)
-    except (OSError, pa.ArrowException) as err:
+        names = schema.names
+    except PARQUET_ERRORS as err:
         raise InputError(f"{path}: not a readable Parquet file: {err}") from None
-    missing = [field for field in (source_field, target_field) if field not in schema.names]
+    missing = [field for field in (source_field, target_field) if field not in names]
     if missing:
-        raise InputError(f"{path}: no {' or '.join(map(repr, missing))} column "
-                         f"(columns: {', '.join(schema.names)})")
+        raise InputError(f"{path}: no {' or '.join(map(repr, missing))} column (columns: {', '.join(names)})")
     for field in (source_field, target_field):
         kind = schema.field(field).type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise InputError(f"{path}: column {field!r} holds {kind}, expected strings")
     try:
         table = pq.read_table(path, columns=[source_field, target_field])
-    except (OSError, pa.ArrowException) as err:  # a sound footer over corrupt pages
+    except PARQUET_ERRORS as err:  # a sound footer over corrupt pages
         raise InputError(f"{path}: not a readable Parquet file: {err}") from None
     sources = table.column(source_field).to_pylist()
     targets = table.column(target_field).to_pylist()
