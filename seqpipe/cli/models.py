@@ -228,8 +228,9 @@ def finetune_captioning(
                                 cfg.runtime.local_dir, cfg.demo)
     m = (result := _finetune(cfg, "captioning", captioning)).metrics
     console.print(f"{'reused' if result.reused else 'trained'} captioner, {'test' if 'test_bleu' in m else 'dev'} "
-                  f"images: BLEU-4 greedy {m['bleu_greedy']:.2f}, beam {m['bleu_beam']:.2f}; exact match beam "
-                  f"{m['exact_match_beam']:.2%}")
+                  f"images: BLEU-4 greedy {m['bleu_greedy']:.2f}, beam {m['bleu_beam']:.2f}; "
+                  + (f"CIDEr-D beam {m['cider_beam']:.1f}; " if "cider_beam" in m else "")
+                  + f"exact match beam {m['exact_match_beam']:.2%}")
     print(result.uri)
 
 

@@ -91,6 +91,14 @@ def test_scores_take_every_reference():
     assert caption_scores(outcomes)["exact_match"] == 0.5
 
 
+def test_cider_rewards_the_words_the_references_agree_on():
+    refs = [["a dog runs on the grass", "a brown dog runs"], ["a man rides a bike", "a man on a bicycle"],
+            ["two children play in the snow", "kids playing in snow"]]
+    right = [("a dog runs on the grass", refs[0]), ("a man rides a bike", refs[1]), ("kids playing in snow", refs[2])]
+    generic = [("a man is outside", r) for r in refs]
+    assert caption_scores(right)["cider"] > 100 > caption_scores(generic)["cider"] >= 0
+
+
 def test_demo_evaluation_scenes_are_new_combinations(tmp_path):
     demo = build_captioning_demo(tmp_path, images=200)
     train = {line.split("\t")[1] for line in (demo / "train.txt").read_text().splitlines()}

@@ -59,14 +59,30 @@ def caption_images(model: Captioner, images: list[np.ndarray], beam: int, alpha:
 
 
 def caption_scores(outcomes: list[tuple[str, list[str]]]) -> dict:
-    """BLEU-4 (sacrebleu, every reference of an image) and exact match (equal to one of them)."""
+    """BLEU-4 (sacrebleu, every reference of an image), exact match (equal to one of them) and,
+    with the captioning extra installed, CIDEr-D."""
     if not outcomes:
         return {"bleu": 0.0, "exact_match": 0.0}
     hypotheses = [h for h, _ in outcomes]
     most = max(len(refs) for _, refs in outcomes)
     references = [[refs[k] if k < len(refs) else refs[0] for _, refs in outcomes] for k in range(most)]
-    return {"bleu": sacrebleu.corpus_bleu(hypotheses, references).score,
-            "exact_match": float(np.mean([h in refs for h, refs in outcomes]))}
+    scores = {"bleu": sacrebleu.corpus_bleu(hypotheses, references).score,
+              "exact_match": float(np.mean([h in refs for h, refs in outcomes]))}
+    return scores | ({} if (value := cider(outcomes)) is None else {"cider": value})
+
+
+def cider(outcomes: list[tuple[str, list[str]]]) -> float | None:
+    """CIDEr-D x 100, as captioning papers report it, by the COCO caption evaluation's own code
+    (pycocoevalcap, the `captioning` extra; None without it). Its document frequencies come from
+    these references, so it needs a few hundred images to mean much. Captions are compared as
+    the lowercased words they are (COCO's Java tokenizer is not run)."""
+    try:
+        from pycocoevalcap.cider.cider import Cider
+    except ImportError:
+        return None
+    references = {n: refs for n, (_, refs) in enumerate(outcomes)}
+    hypotheses = {n: [hypothesis] for n, (hypothesis, _) in enumerate(outcomes)}
+    return float(Cider().compute_score(references, hypotheses)[0]) * 100
 
 
 def examples_of(folder: Path, split: str, training: bool) -> list[dict]:
