@@ -1,6 +1,5 @@
 """The image captioner: region grid shapes, attention over the regions, beam 1 = greedy, a
 tiny set learnt exactly; its captions reader names file and line of a bad row or image."""
-import random
 
 import numpy as np
 import pytest
@@ -120,3 +119,18 @@ def test_bad_rows_and_images_name_file_and_line(tmp_path):
     table = tmp_path / "captions.csv"
     table.write_text("image,caption\na.png,a small red circle\n")
     assert data.read_captions(table, CaptioningConfig(images=images)).captions == [["a small red circle"]]
+
+
+def test_strict_paths_refuse_images_outside_the_data_roots(tmp_path):
+    """With runtime.strict_paths, a captions file cannot make the stage open `../` or a symlink
+    out of the data roots: such a row is a reject naming the line, and the image is never read."""
+    good = (("small", "red", "circle"), (20, 20))
+    captions = write_scenes(tmp_path / "data", [("a.png", [good], ["a small red circle"])])
+    secret = write_scenes(tmp_path / "elsewhere", [("s.png", [good], ["x"])]).parent / "images" / "s.png"
+    (tmp_path / "data" / "images" / "link.png").symlink_to(secret)
+    captions.write_text("a.png#0\ta small red circle\n../../elsewhere/images/s.png#0\tx\nlink.png#0\tx\n")
+    cfg, roots = CaptioningConfig(images=str(tmp_path / "data" / "images"), max_reject_rate=0.9), [str(tmp_path / "data")]
+    kept = data.read_captions(captions, cfg, roots)
+    assert kept.captions == [["a small red circle"]]
+    assert [(r.line, r.reason.startswith("outside the data roots")) for r in kept.rejects] == [(2, True), (3, True)]
+    assert len(data.read_captions(captions, cfg).captions) == 3  # strict_paths off: nothing is checked

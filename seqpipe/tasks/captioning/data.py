@@ -16,6 +16,7 @@ from seqpipe.config import CaptioningConfig
 from seqpipe.core.artifacts import write_json
 from seqpipe.core.dataset import Reject, enforce_reject_policy, hold_out, read_bytes
 from seqpipe.core.errors import InputError
+from seqpipe.core.paths import is_within
 
 SPLITS = ("train", "dev", "test")
 IMAGE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)  # UnidentifiedImageError is an OSError
@@ -47,9 +48,10 @@ def split_files(cfg: CaptioningConfig) -> dict[str, str]:
     return {split: path for split in SPLITS if (path := getattr(cfg, f"{split}_captions"))}
 
 
-def read_splits(cfg: CaptioningConfig, files: dict[str, str]) -> dict[str, CaptionedImages]:
+def read_splits(cfg: CaptioningConfig, files: dict[str, str],
+                roots: list[str] | None = None) -> dict[str, CaptionedImages]:
     """Every configured split; without a dev split, a seeded part of the training images is held out."""
-    data = {split: read_captions(Path(path), cfg) for split, path in files.items()}
+    data = {split: read_captions(Path(path), cfg, roots) for split, path in files.items()}
     if "dev" not in data:
         train = data["train"]
         rest, dev = hold_out(list(zip(train.paths, train.captions)), cfg.dev_fraction, cfg.train.seed)
@@ -59,15 +61,16 @@ def read_splits(cfg: CaptioningConfig, files: dict[str, str]) -> dict[str, Capti
     return data
 
 
-def read_captions(path: Path, cfg: CaptioningConfig) -> CaptionedImages:
+def read_captions(path: Path, cfg: CaptioningConfig, roots: list[str] | None = None) -> CaptionedImages:
     """The images of a captions file with their captions; an empty caption, a missing or
-    unreadable image is a reject naming the captions file and line."""
+    unreadable image is a reject naming the captions file and line. With `roots`
+    (runtime.strict_paths), so is an image outside them (`../`, symlinks): it is not opened."""
     out, images = CaptionedImages(files=[str(path)]), Path(cfg.images) if cfg.images else path.parent
     row_of, problem_of = {}, {}  # by image name: its row in out.paths, why it cannot be used
     for line, name, caption in _rows(path):
         out.read += 1
         if name not in problem_of:  # the image's first caption: is the image usable?
-            problem_of[name] = _unreadable(images / name) if name else "no image name"
+            problem_of[name] = _unusable(images / name, roots) if name else "no image name"
             if problem_of[name] is None:
                 row_of[name] = len(out.paths)
                 out.paths.append(str(images / name))
@@ -104,10 +107,12 @@ def _rows(path: Path):
             yield line, name.split("#")[0].strip(), caption
 
 
-def _unreadable(image: Path) -> str | None:
+def _unusable(image: Path, roots: list[str] | None) -> str | None:
     """Why an image cannot be used, or None."""
     from PIL import Image
 
+    if roots is not None and not is_within(image, roots):
+        return f"outside the data roots: {image}"
     if not image.is_file():
         return f"no image {image}"
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from seqpipe.config import CaptioningConfig, RuntimeConfig
 from seqpipe.core.artifacts import sha256_file, sha256_files, write_json
 from seqpipe.core.errors import InputError
-from seqpipe.core.paths import check_paths
+from seqpipe.core.paths import allowed_roots, check_paths
 from seqpipe.core.stage import Gate, StageInputs, StageResult, numeric, output_folder, run_stage, stage_input_hash, \
     write_rejects
 from seqpipe.tasks.captioning import data
@@ -35,7 +35,7 @@ def run(cfg: CaptioningConfig, inputs: StageInputs, runtime: RuntimeConfig,
                          "demo data)")
     files = data.split_files(cfg)
     check_paths([*files.values(), *([cfg.images] if cfg.images else [])], runtime, "captioning data")
-    splits = data.read_splits(cfg, files)
+    splits = data.read_splits(cfg, files, allowed_roots(runtime))
     images = sorted({p for d in splits.values() for p in d.paths})
     input_hash = stage_input_hash(config=cfg.model_dump(exclude={"out"}),
                                   files={k: sha256_file(f) for k, f in files.items()},
