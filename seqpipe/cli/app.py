@@ -20,6 +20,8 @@ console = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = typer.Option(None, "--config", "-c", help="YAML config (default: conf/pipeline.yaml if present).")
 SetOption = typer.Option(None, "--set", "-s", help="Override a config key, e.g. --set vocab.min_count=3 (repeatable).")
+VerboseOption = typer.Option(False, "--verbose", "-v", help="Show Ray's, Prefect's and MLflow's output live instead "
+                             "of writing it to the run's log file.")
 
 
 def friendly_errors(fn):

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from seqpipe.cli.app import ConfigOption, SetOption, _newest, app, console, friendly_errors, load
+from seqpipe.cli.app import ConfigOption, SetOption, VerboseOption, _newest, app, console, friendly_errors, load
 
 finetune_app = typer.Typer(no_args_is_help=True, help="Train a downstream model: ner, lm, translation, speech, "
                            "sentiment, captioning.")
@@ -27,6 +27,7 @@ def finetune_ner(
                                              "word2vec/GloVe .txt/.bin file (default: the newest pretrained)."),
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
+    verbose: bool = VerboseOption,
 ):
     """Train the BiLSTM/GRU(-CRF) tagger on Ray Train; logs, registers and gates seqpipe-ner in MLflow."""
     from seqpipe.tasks.ner.data import with_demo_data
@@ -35,7 +36,7 @@ def finetune_ner(
     ner = cfg.ner.model_copy(update={k: v for k, v in {"train_path": train, "dev_path": dev, "test_path": test}.items() if v})
     ner = with_demo_data(ner, cfg.runtime.local_dir, cfg.demo)
     vectors = embeddings or (_newest(cfg, "embeddings", required=False) if ner.embeddings.pretrained else None)
-    result = _finetune(cfg, "ner", ner, embeddings=vectors)
+    result = _finetune(cfg, "ner", ner, embeddings=vectors, verbose=verbose)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} tagger: dev F1 {m.get('dev_f1', 0):.4f}"
                   + (f", test F1 {m['test_f1']:.4f}" if "test_f1" in m else ""))
@@ -50,12 +51,13 @@ def finetune_lm(
     embeddings: Optional[str] = typer.Option(None, help="Pretrained vectors (default: the newest pretrained)."),
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
+    verbose: bool = VerboseOption,
 ):
     """Train the word- or character-level language model; logs, registers and gates seqpipe-lm in MLflow."""
     cfg = load(config, set_)
     corpus, vocab = corpus or _newest(cfg, "corpus"), vocab or _newest(cfg, "vocab")
     vectors = embeddings or (_newest(cfg, "embeddings", required=False) if cfg.lm.embeddings.pretrained else None)
-    result = _finetune(cfg, "lm", cfg.lm, corpus=corpus, vocab=vocab, embeddings=vectors)
+    result = _finetune(cfg, "lm", cfg.lm, corpus=corpus, vocab=vocab, embeddings=vectors, verbose=verbose)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} language model: dev perplexity "
                   f"{m['dev_perplexity']:.1f} (unigram baseline {m['unigram_perplexity']:.1f})")
@@ -71,6 +73,7 @@ def finetune_translation(
     embeddings: Optional[str] = typer.Option(None, help="Pretrained source vectors (word level; default: none)."),
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
+    verbose: bool = VerboseOption,
 ):
     """Train the attention encoder-decoder; logs, registers and gates seqpipe-translator in MLflow."""
     from seqpipe.config import ParallelFiles
@@ -81,7 +84,7 @@ def finetune_translation(
     if source or target or table:
         tr = tr.model_copy(update={"train_data": ParallelFiles(source=source, target=target, table=table)})
     tr = with_demo_data(tr, cfg.runtime.local_dir, cfg.demo)
-    result = _finetune(cfg, "translation", tr, embeddings=embeddings)
+    result = _finetune(cfg, "translation", tr, embeddings=embeddings, verbose=verbose)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} translator: BLEU greedy {m['bleu_greedy']:.2f}, "
                   f"beam {m['bleu_beam']:.2f}, exact match {m['exact_match_beam']:.2%}")
@@ -139,6 +142,7 @@ def finetune_speech(
                                      "(default: speech.fusion_lm, an n-gram LM of the training transcripts)."),
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
+    verbose: bool = VerboseOption,
 ):
     """Train the CTC speech recogniser; logs, registers and gates seqpipe-asr in MLflow."""
     from seqpipe.tasks.speech.data import with_demo_data
@@ -147,7 +151,7 @@ def finetune_speech(
     sp = cfg.speech.model_copy(update={k: v for k, v in {"train_manifest": train, "dev_manifest": dev,
                                                          "test_manifest": test}.items() if v})
     sp = with_demo_data(sp, cfg.runtime.local_dir, cfg.demo)
-    result = _finetune(cfg, "speech", sp, lm=lm)
+    result = _finetune(cfg, "speech", sp, lm=lm, verbose=verbose)
     m = result.metrics
     console.print(f"{'reused' if result.reused else 'trained'} recogniser: CER greedy {m['cer_greedy']:.2%}, "
                   f"beam {m['cer_beam']:.2%}" + (f", beam + LM {m['cer_beam_lm']:.2%}" if "cer_beam_lm" in m else ""))
@@ -191,6 +195,7 @@ def finetune_sentiment(
                                              "word2vec/GloVe .txt/.bin file (default: the newest pretrained)."),
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
+    verbose: bool = VerboseOption,
 ):
     """Train the BiLSTM/GRU sentiment classifier; logs, registers and gates seqpipe-sentiment in MLflow."""
     from seqpipe.tasks.sentiment.data import with_demo_data
@@ -200,7 +205,7 @@ def finetune_sentiment(
     sentiment = with_demo_data(cfg.sentiment.model_copy(update={k: v for k, v in given.items() if v}),
                                cfg.runtime.local_dir, cfg.demo)
     vectors = embeddings or (_newest(cfg, "embeddings", required=False) if sentiment.embeddings.pretrained else None)
-    m = (result := _finetune(cfg, "sentiment", sentiment, embeddings=vectors)).metrics
+    m = (result := _finetune(cfg, "sentiment", sentiment, embeddings=vectors, verbose=verbose)).metrics
     split = "test" if "test_accuracy" in m else "dev"
     console.print(f"{'reused' if result.reused else 'trained'} classifier: {split} accuracy "
                   f"{m[f'{split}_accuracy']:.4f}, macro-F1 {m[f'{split}_macro_f1']:.4f} (bag of words "
@@ -218,6 +223,7 @@ def finetune_captioning(
     images: Optional[str] = typer.Option(None, help="The images' folder (default: each captions file's folder)."),
     config: Optional[Path] = ConfigOption,
     set_: Optional[List[str]] = SetOption,
+    verbose: bool = VerboseOption,
 ):
     """Train the CNN + attention-decoder image captioner; logs, registers and gates seqpipe-captioner in MLflow."""
     from seqpipe.tasks.captioning.data import with_demo_data
@@ -226,7 +232,7 @@ def finetune_captioning(
     given = {"train_captions": train, "dev_captions": dev, "test_captions": test, "images": images}
     captioning = with_demo_data(cfg.captioning.model_copy(update={k: v for k, v in given.items() if v}),
                                 cfg.runtime.local_dir, cfg.demo)
-    m = (result := _finetune(cfg, "captioning", captioning)).metrics
+    m = (result := _finetune(cfg, "captioning", captioning, verbose=verbose)).metrics
     console.print(f"{'reused' if result.reused else 'trained'} captioner, {'test' if 'test_bleu' in m else 'dev'} "
                   f"images: BLEU-4 greedy {m['bleu_greedy']:.2f}, beam {m['bleu_beam']:.2f}; "
                   + (f"CIDEr-D beam {m['cider_beam']:.1f}; " if "cider_beam" in m else "")
@@ -307,14 +313,18 @@ def score(text: List[str] = typer.Argument(..., help="Sentences to score (one pe
                 print(f"  {lp:8.3f}  {token}")
 
 
-def _finetune(cfg, stage: str, stage_cfg, **inputs):
+def _finetune(cfg, stage: str, stage_cfg, verbose: bool = False, **inputs):
     """One stage through flows.step.run_step: its MLflow run, registration and the promotion gate
-    (the same as in the pipeline); prints the gate's decision."""
+    (the same as in the pipeline), shown as the pipeline shows a stage (one live line; what the
+    libraries print goes to the run's log file); prints the gate's decision."""
     from flows.step import run_step
+    from seqpipe.cli.live import RunConsole
+    from seqpipe.core import progress
     from seqpipe.core.stage import StageInputs
 
     runtime = cfg.runtime.model_copy(update={"max_concurrent_stages": None})  # one stage: the whole cluster
-    outcome = run_step(stage, stage_cfg, StageInputs(**inputs), runtime, cfg.promotion)
+    with RunConsole(runtime.local_dir, f"finetune-{stage}", verbose) as run_console, progress.listening(run_console):
+        outcome = run_step(stage, stage_cfg, StageInputs(**inputs), runtime, cfg.promotion)
     if outcome.decision:
         d = outcome.decision
         console.print(f"{d['model']} v{d['version']} is {'champion' if d['promoted'] else 'challenger'}: {d['reason']}")

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seqpipe.cli.app import ConfigOption, SetOption, app, console, friendly_errors, load
+from seqpipe.cli.app import ConfigOption, SetOption, VerboseOption, app, console, friendly_errors, load
 
 
 @app.command()
@@ -19,8 +19,7 @@ def pipeline(config: Optional[Path] = ConfigOption, set_: Optional[List[str]] = 
                                                  "pretrain, finetune-ner, finetune-lm, finetune-translation, "
                                                  "finetune-speech, finetune-sentiment, finetune-captioning "
                                                  "(default: every stage)."),
-             verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Ray's, Prefect's and MLflow's output "
-                                          "live instead of writing it to the run's log file."),
+             verbose: bool = VerboseOption,
              json_file: Optional[Path] = typer.Option(None, "--json", help="Write the run's outputs, metrics and "
                                                       "promotion decisions to this JSON file.")):
     """Run the whole pipeline as a Prefect flow (local Prefect, Ray and MLflow by default)."""

@@ -116,6 +116,7 @@ def test_misaligned_parallel_files_stop_the_stage_with_a_clear_error(tmp_path):
                                    "--target", str(tmp_path / "train.en"), "--set", f"runtime.state_dir={tmp_path}"])
     assert out.exit_code == 1
     assert "train.fr has 3 lines" in out.output and "train.en has 2 lines" in out.output
+    assert list((tmp_path / "logs").glob("finetune-translation-*.log")), "finetune writes the libraries' output to a log"
 
 
 def test_speech_trains_on_ray_and_decodes_with_a_character_lm(corpus_and_vocab, ray_session, tmp_path):
