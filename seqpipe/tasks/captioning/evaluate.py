@@ -1,5 +1,6 @@
 """After training: greedy and beam-search captions of the test images (else dev) scored by
-BLEU-4, exact match and CIDEr-D (see task.caption_scores), and a few test images drawn with where each word looked."""
+BLEU-4, exact match and CIDEr-D (task.caption_scores), and a few test images drawn with
+where each word looked."""
 from __future__ import annotations
 
 import time

@@ -2,8 +2,8 @@
 
 The folder holds words.txt, model.json, the best epoch's weights (model.pt, a state dict),
 metrics.json (BLEU-4, exact match and, with the captioning extra, CIDEr-D of greedy and
-beam-search captions; the training history), attention/*.png (where each word looked), rejects.jsonl and manifest.json. The
-resized images the workers read (images.npy) are not kept. It is named by the hash of the
+beam-search captions; the training history), attention/*.png (where each word looked),
+rejects.jsonl and manifest.json. The resized images the workers read (images.npy) are not kept. It is named by the hash of the
 captions files, the images and the config, so an unchanged rerun is a no-op.
 """
 from __future__ import annotations

@@ -63,12 +63,16 @@ def caption_scores(outcomes: list[tuple[str, list[str]]]) -> dict:
     with the captioning extra installed, CIDEr-D."""
     if not outcomes:
         return {"bleu": 0.0, "exact_match": 0.0}
+    scores = {"bleu": bleu(outcomes), "exact_match": float(np.mean([h in refs for h, refs in outcomes]))}
+    return scores | ({} if (value := cider(outcomes)) is None else {"cider": value})
+
+
+def bleu(outcomes: list[tuple[str, list[str]]]) -> float:
+    """Corpus BLEU-4 (sacrebleu) of (caption, references) pairs, every reference of an image counted."""
     hypotheses = [h for h, _ in outcomes]
     most = max(len(refs) for _, refs in outcomes)
     references = [[refs[k] if k < len(refs) else refs[0] for _, refs in outcomes] for k in range(most)]
-    scores = {"bleu": sacrebleu.corpus_bleu(hypotheses, references).score,
-              "exact_match": float(np.mean([h in refs for h, refs in outcomes]))}
-    return scores | ({} if (value := cider(outcomes)) is None else {"cider": value})
+    return sacrebleu.corpus_bleu(hypotheses, references).score
 
 
 def cider(outcomes: list[tuple[str, list[str]]]) -> float | None:
