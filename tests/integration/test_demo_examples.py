@@ -53,9 +53,10 @@ def test_the_language_model_prefers_word_order_it_has_read(demo):
     assert log_prob(demo, "The president addressed the nation.") > log_prob(demo, "Nation the addressed president the.")
 
 
-def test_the_language_model_prefers_pear_in_a_salad(demo):
-    if log_prob(demo, "The apple and pear salad") <= log_prob(demo, "The apple and pair salad"):
-        pytest.xfail("pear occurs 6 times in the demo corpus: too few to learn it is a fruit (README, Language model)")
+@pytest.mark.parametrize("right, homophone", [("The apple and pear salad", "The apple and pair salad"),
+                                               ("Add the flour and stir.", "Add the flower and stir.")])
+def test_the_language_model_tells_homophones_apart_by_their_context(demo, right, homophone):
+    assert log_prob(demo, right) > log_prob(demo, homophone)
 
 
 def test_samples_read_as_english(demo):
