@@ -137,6 +137,8 @@ class LmConfig(Strict):
     dev_sentences: int = Field(2000, ge=1, description="Sentences held out for validation perplexity.")
     adaptive_cutoffs: list[int] = Field(default_factory=lambda: [2000, 10000], description="Adaptive softmax "
                                         "clusters (word level, when the vocabulary is larger); [] = full softmax.")
+    tie_embeddings: bool = Field(True, description="The output layer scores words with the input embedding's "
+                                 "(pretrained) vectors: rare words keep what pretraining learnt of them.")
     temperature: float = Field(1.0, ge=0, description="Default sampling temperature (0 = greedy).")
     max_sample_len: int = Field(60, ge=1)
     embeddings: EmbeddingLayerConfig = Field(default_factory=EmbeddingLayerConfig)

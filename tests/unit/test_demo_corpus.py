@@ -42,10 +42,10 @@ def test_docstrings_when_asked_or_when_no_english_package_is_installed(tmp_path,
         build_demo_corpus(tmp_path, max_mb=0.2, kind="english")
 
 
-def test_a_recipe_is_its_title_each_ingredient_and_its_steps_as_one_paragraph(tmp_path):
-    recipes = {"Cookbook:Pear Pie": {"title": "Pear Pie", "ingredients": ["4 fresh  pears", " "],
+def test_a_recipe_is_its_title_its_ingredients_and_its_steps(tmp_path):
+    recipes = {"Cookbook:Pear Pie": {"title": "Pear Pie", "ingredients": ["4 fresh  pears", " ", "1 cup sugar"],
                                      "steps": ["Peel the pears.", "Bake for 40\nminutes."]},
                "Cookbook:Water": {"title": None, "ingredients": None, "steps": []}}
     (tmp_path / "recipes.json").write_text(json.dumps(recipes))
     assert demo_corpus._paragraphs(tmp_path / "recipes.json", "recipes") == [
-        "Pear Pie", "4 fresh pears", "Peel the pears. Bake for 40 minutes."]
+        "Pear Pie", "4 fresh pears, 1 cup sugar", "Peel the pears. Bake for 40 minutes."]

@@ -21,9 +21,10 @@ def flat_corpus():
     return with_boundaries(ids, offsets, np.arange(len(SENTENCES)), BOS, EOS)
 
 
-def trained_model(cutoffs=None, steps=200):
+def trained_model(cutoffs=None, steps=200, tie=False, embedding=None):
     torch.manual_seed(0)
-    model = LanguageModel(word_embedding(12, 16), "lstm", hidden=32, layers=1, dropout=0.0, cutoffs=cutoffs)
+    model = LanguageModel(embedding or word_embedding(12, 16), "lstm", hidden=32, layers=1, dropout=0.0,
+                          cutoffs=cutoffs, tie=tie)
     flat, offsets = flat_corpus()
     batch = collate(flat, windows(offsets, max_len=16))
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.02)
@@ -49,22 +50,42 @@ def test_teacher_forcing_inputs_are_the_targets_shifted_right():
     assert batch["targets"][0].tolist() == [4, 5, 6, 7, EOS]
 
 
-@pytest.mark.parametrize("cutoffs", [None, [6]])
-def test_perplexity_falls_below_the_unigram_model_s(cutoffs):
+@pytest.mark.parametrize("cutoffs, tie", [(None, False), ([6], False), (None, True), ([6, 9], True)])
+def test_perplexity_falls_below_the_unigram_model_s(cutoffs, tie):
     flat, offsets = flat_corpus()
-    model = trained_model(cutoffs)
+    model = trained_model(cutoffs, tie=tie)
     with torch.no_grad():
         ppl = perplexity(negative_log_likelihood(model, flat, windows(offsets, 16)))["perplexity"]
     targets = flat[flat != BOS].astype(np.int64)
     assert ppl < 0.6 * unigram_perplexity(targets, targets, 12), ppl
 
 
-def test_sentence_log_probabilities_sum_to_one_over_continuations():
-    model = trained_model(steps=50)
+@pytest.mark.parametrize("cutoffs, tie", [(None, False), ([6, 9], True)])
+def test_sentence_log_probabilities_sum_to_one_over_continuations(cutoffs, tie):
+    model = trained_model(cutoffs, steps=50, tie=tie)
     total = sum(math.exp(sum(sequence_log_prob(model, [4, w], BOS))) for w in range(12))
     assert total == pytest.approx(math.exp(sequence_log_prob(model, [4], BOS)[0]), rel=1e-4)
     seen, unseen = sum(sequence_log_prob(model, [4, 5, 6, 7, EOS], BOS)), sum(sequence_log_prob(model, [4, 5, 9, 7, EOS], BOS))
     assert seen > unseen + 3
+
+
+def test_tied_output_scores_a_word_never_seen_as_a_target_like_the_word_its_vector_resembles():
+    """Word 12 never occurs, but its (pretrained) vector is word 7's: tied, it follows "4 5 6" as 7 does."""
+    vectors = np.random.default_rng(0).normal(0, 0.5, (14, 16)).astype(np.float32)
+    vectors[12] = vectors[7]
+    gaps = {}
+    for tie in (False, True):
+        model = trained_model([6], tie=tie, embedding=word_embedding(14, 16, vectors))
+        with torch.no_grad():
+            log_probs = model.log_probs(torch.tensor([[BOS, 4, 5, 6]]))[0][0, -1]
+        gaps[tie] = float(log_probs[12] - log_probs[13])  # 13: never seen either, a vector like no other
+    assert gaps[True] > 2 and gaps[True] > gaps[False] + 2, gaps
+
+
+def test_tied_model_stores_the_embedding_table_once():
+    model = LanguageModel(word_embedding(12, 16), "lstm", hidden=32, layers=1, cutoffs=[6], tie=True)
+    assert [k for k in model.state_dict() if k.endswith("embedding.weight")] == ["embedding.weight"]
+    assert model.tied.shared[0].weight is model.embedding.weight
 
 
 def greedy(model, max_len=10):

@@ -118,7 +118,8 @@ def prepare(folder: Path, cfg: LmConfig, corpus_uri: str, vocab_uri: str, embedd
         dim, coverage = write_embedding_init(folder, tokens, Embeddings.open(embeddings_path), seed=cfg.train.seed)
     write_json(folder / "model.json", {"num_tokens": len(tokens), "dim": dim, "freeze": cfg.embeddings.freeze,
                                        "encoder": cfg.encoder.model_dump(), "max_len": cfg.max_len,
-                                       "cutoffs": cfg.adaptive_cutoffs if cfg.level == "word" else []})
+                                       "cutoffs": cfg.adaptive_cutoffs if cfg.level == "word" else [],
+                                       "tie_embeddings": cfg.tie_embeddings})
     train_targets, dev_targets = targets["train"], targets["dev"]
     return {"train_sentences": len(train_rows), "dev_sentences": len(dev_rows), "train_tokens": len(train_targets),
             "vocab_size": len(tokens), "embedding_coverage": coverage.get("coverage", 0.0),

@@ -25,7 +25,8 @@ def build_model(folder: Path, with_init: bool = True) -> LanguageModel:
     initial = np.load(init_path) if with_init and init_path.exists() else None
     embedding = word_embedding(spec["num_tokens"], spec["dim"], initial, spec["freeze"])
     enc = spec["encoder"]
-    return LanguageModel(embedding, enc["cell"], enc["hidden"], enc["layers"], enc["dropout"], spec["cutoffs"])
+    return LanguageModel(embedding, enc["cell"], enc["hidden"], enc["layers"], enc["dropout"], spec["cutoffs"],
+                         tie=spec.get("tie_embeddings", False))  # folders written before tying: own output weights
 
 
 def collate(ids: np.ndarray, spans: list[tuple[int, int]], training: bool = True) -> dict:
@@ -64,7 +65,7 @@ def build_task(task_config: dict, device) -> Task:
     train = windows(np.load(folder / "train_offsets.npy"), max_len)
     dev = sorted(windows(np.load(folder / "dev_offsets.npy"), max_len), key=lambda s: s[1] - s[0])
     model = build_model(folder)
-    return Task(model=model, train=train, dev=dev, unused_parameters=model.adaptive is not None,
+    return Task(model=model, train=train, dev=dev, unused_parameters=model.output is None,
                 collate=lambda spans, training: collate(train_ids, spans, training),
                 evaluate=lambda model, spans: negative_log_likelihood(model, dev_ids, spans),
                 summarize=perplexity, metric="perplexity", mode="min", length=lambda s: s[1] - s[0])
