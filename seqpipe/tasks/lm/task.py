@@ -65,7 +65,7 @@ def build_task(task_config: dict, device) -> Task:
     train = windows(np.load(folder / "train_offsets.npy"), max_len)
     dev = sorted(windows(np.load(folder / "dev_offsets.npy"), max_len), key=lambda s: s[1] - s[0])
     model = build_model(folder)
-    return Task(model=model, train=train, dev=dev, unused_parameters=model.output is None,
+    return Task(model=model, train=train, dev=dev, unused_parameters=model.adaptive is not None,
                 collate=lambda spans, training: collate(train_ids, spans, training),
                 evaluate=lambda model, spans: negative_log_likelihood(model, dev_ids, spans),
                 summarize=perplexity, metric="perplexity", mode="min", length=lambda s: s[1] - s[0])
