@@ -83,3 +83,23 @@ def test_one_thread_with_the_same_seed_gives_the_same_vectors():
         runs.append((w_in, w_out))
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
     assert np.abs(runs[0][1]).sum() > 0
+
+
+@pytest.mark.parametrize("algo", ["skipgram", "cbow"])
+def test_hierarchical_softmax_skips_a_saturated_node_as_word2vec_c_does(algo):
+    """word2vec.c (and gensim) leave a Huffman node alone when |h . node| >= 6; clipping the
+    score instead would push the word's own bit further from a node that is already decided."""
+    from seqpipe.tasks.embeddings.hsoftmax import huffman_tree
+
+    tree = huffman_tree(np.array([5, 3]))  # two words, one inner node: word 0 takes bit 0, word 1 bit 1
+    w_in = np.ones((2, 8), np.float32)
+    w_out = np.full((1, 8), 1.0, np.float32)  # h . node = 8 for either word: saturated
+    cfg = type("Cfg", (), {"algo": algo, "loss": "hs", "window": 1, "negative": 0})
+    train = hogwild.span_trainer(w_in, w_out, cfg, np.ones(2, np.float32), noise=None, tree=tree)
+    _, examples = train(np.array([0, 1], np.int32), np.zeros(2, np.int64), LR, LR, 7)
+    assert examples > 0
+    assert np.array_equal(w_out, np.ones((1, 8), np.float32)) and np.array_equal(w_in, np.ones((2, 8), np.float32))
+
+    w_out[:] = 0.1  # h . node = 0.8: an ordinary node is still updated
+    train(np.array([0, 1], np.int32), np.zeros(2, np.int64), LR, LR, 7)
+    assert not np.array_equal(w_out, np.full((1, 8), 0.1, np.float32))

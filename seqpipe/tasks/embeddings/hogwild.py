@@ -169,12 +169,17 @@ def skipgram_ns(w_in, w_out, ids, sentence, keep_prob, prob, alias, sigmoid, log
 
 @numba.njit(inline="always", fastmath=True)
 def _hs_path(x, neu1e, w_out, code, point, length, lr, sigmoid, log_sigmoid):
-    """Hierarchical softmax down one word's Huffman path: updates the nodes, adds to neu1e."""
+    """Hierarchical softmax down one word's Huffman path: updates the nodes, adds to neu1e.
+    A node whose score is beyond +-6 is left alone, as word2vec.c and gensim do (its loss
+    still counts); negative sampling clips such a score instead, as word2vec.c does too."""
     loss = 0.0
     for j in range(length):
         node = w_out[point[j]]
-        g, term = _gradient(_dot(x, node), 1.0 - code[j], lr, sigmoid, log_sigmoid)
+        score = _dot(x, node)
+        g, term = _gradient(score, 1.0 - code[j], lr, sigmoid, log_sigmoid)
         loss += term
+        if score >= SIGMOID_BOUND or score <= -SIGMOID_BOUND:
+            continue
         _axpy(g, node, neu1e)
         _axpy(g, x, node)
     return loss
