@@ -88,7 +88,7 @@ def _run(runtime: RuntimeConfig, name: str, tags: dict, config: BaseModel,
         close_orphaned_runs(runtime)
     tags = {**tags, "seqpipe.git_commit": git_commit(), "seqpipe.config_hash": config_hash(config), **_process_tags()}
     run = mlflow.start_run(run_name=name, nested=parent_run_id is not None, parent_run_id=parent_run_id, tags=tags)
-    status, reachable = "FAILED", True
+    status, reachable, stage_error = "FAILED", True, None
     try:
         mlflow.log_params(_flatten(config.model_dump(mode="json")))
         yield run.info.run_id
@@ -103,13 +103,18 @@ def _run(runtime: RuntimeConfig, name: str, tags: dict, config: BaseModel,
     except TrackingUnavailable:  # here, or from a run nested in this one
         reachable = False
         raise
+    except BaseException as error:
+        stage_error = error
+        raise
     finally:
         # with the server down, closing the run fails fast; the next run marks it FAILED (close_orphaned_runs)
         with contextlib.nullcontext() if reachable else tracking_buffer.quick_requests():
             try:
                 mlflow.end_run(status)
-            except Exception:
-                if reachable:
+            except Exception as closing:
+                if stage_error is not None:  # the stage's own error stays the one raised (and retried or not)
+                    stage_error.add_note(f"Closing MLflow run {run.info.run_id} failed too: {closing!r}")
+                elif reachable:
                     raise
 
 
