@@ -1,8 +1,10 @@
 """Language-model data: corpus sentences as one flat id array with <bos>/<eos> around each.
 
-Word level uses the vocabulary stage's words (others map to <unk>); character level its
-characters, with a space between words; subword level SentencePiece units trained on the
-corpus sentences (subword.spm beside tokens.txt). A sentence longer than max_len is read in
+Word level uses the vocabulary stage's words (others map to <unk>); character level the
+characters of the corpus's sentence text (its `text` column: "hello, world", not the tokens
+joined by spaces), which is what `seqpipe score` and speech fusion feed it; subword level
+SentencePiece units trained on the corpus sentences (subword.spm beside tokens.txt).
+`units_of` turns raw text into the units a model of each level was trained on. A sentence longer than max_len is read in
 windows of max_len predictions that overlap by one token, so no prediction is lost.
 """
 from __future__ import annotations
@@ -32,10 +34,11 @@ def sentence_ids(shards: list[str], vocab: dict[str, int], level: str, unk: int,
     all_ids, lengths = [], []
     value_set = pa.array(list(vocab), pa.string())
     for path in shards:
-        lists = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
-        if level == "char":
-            lists = text.tokenize(pc.binary_join(lists, SPACE), "char")  # every character, spaces too
-        elif level == "subword":
+        if level == "char":  # the sentence as written (cleaned, cased as the corpus is), every character
+            lists = text.tokenize(pq.read_table(path, columns=["text"]).column("text").combine_chunks(), "char")
+        else:
+            lists = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
+        if level == "subword":
             sentences = pc.binary_join(lists, SPACE).to_pylist()
             lists = pa.array(subword.processor.encode(sentences, out_type=str), pa.list_(pa.string()))
         flat = pc.list_flatten(lists)
@@ -45,6 +48,15 @@ def sentence_ids(shards: list[str], vocab: dict[str, int], level: str, unk: int,
     lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
     ids = np.concatenate(all_ids) if all_ids else np.zeros(0, np.int32)
     return ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+def units_of(raw: str, text_cfg: dict, subword: SubwordTokenizer | None = None) -> list[str]:
+    """The units a model trained on the corpus reads for `raw`: its characters (level char),
+    subword pieces of its tokens joined by spaces (subword), or its tokens (word); text_cfg is
+    the model's text.json (the corpus's normalisation, casing and tokenizer)."""
+    level = "char" if text_cfg["level"] == "char" else text_cfg["tokenize"]
+    units = text.tokens_of(raw, text_cfg["normalize"], text_cfg["lowercase"], level)
+    return subword.tokenize(SPACE.join(units)) if subword else units
 
 
 def corpus_sentences(shards: list[str]) -> list[str]:

@@ -8,11 +8,11 @@ import torch
 
 from seqpipe.core.artifacts import is_complete
 from seqpipe.core.errors import InputError
+from seqpipe.tasks.lm.data import units_of
 from seqpipe.tasks.lm.task import build_model
 from seqpipe.models.language_model import sample, sequence_log_prob
 from seqpipe.core.paths import load_weights
 from seqpipe.data.subword import SubwordTokenizer
-from seqpipe.data.text import tokens_of
 
 
 class LanguageModelFolder:
@@ -35,9 +35,7 @@ class LanguageModelFolder:
         return [self.score(t)["log_prob"] for t in texts]
 
     def tokenize(self, text: str) -> list[str]:
-        level = "char" if self.text["level"] == "char" else self.text["tokenize"]
-        tokens = tokens_of(text, self.text["normalize"], self.text["lowercase"], level)
-        return self.subword.tokenize(" ".join(tokens)) if self.subword else tokens
+        return units_of(text, self.text, self.subword)
 
     def score(self, text: str) -> dict:
         """log P(sentence) in nats: each token given the ones before it, then <eos>."""

@@ -39,7 +39,9 @@ def run(cfg: LmConfig, inputs: StageInputs, runtime: RuntimeConfig, mlflow_run_i
     input_hash = stage_input_hash(config=cfg.model_dump(exclude={"out"}),
                                   corpus=read_json(Path(inputs.corpus) / "manifest.json")["content_hash"],
                                   vocab=read_json(Path(inputs.vocab) / "manifest.json")["content_hash"],
-                                  embeddings=embeddings_path and embeddings_digest(embeddings_path))
+                                  embeddings=embeddings_path and embeddings_digest(embeddings_path),
+                                  # a character LM reads the sentence text, no longer the tokens joined by spaces
+                                  char_stream="text" if cfg.level == "char" else None)
 
     def build(tmp: Path) -> dict:
         from seqpipe.tasks.lm.evaluate import evaluate_model
