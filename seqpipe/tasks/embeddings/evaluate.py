@@ -272,5 +272,12 @@ def _top_entries(tokens: Sequence[str], scores: np.ndarray, k: int) -> list[tupl
 
 
 def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
-    """The analogy questions and how many words their answers are searched among."""
-    return [cfg.eval.analogies], {"top_n": cfg.eval.top_n}
+    """The analogy questions and the words their answers are searched among (the vocabulary's
+    top_n): accuracy counts only the questions whose four words are among them, so a smaller
+    vocabulary answers fewer, other questions. The method (3CosAdd, 3CosMul) is part of the metric."""
+    from seqpipe.core.artifacts import sha256_json
+    from seqpipe.data.vocab import Vocabulary
+
+    vocab = Vocabulary.load(inputs.vocab)
+    searched = vocab.tokens[len(vocab.specials):][: cfg.eval.top_n]
+    return [cfg.eval.analogies], {"top_n": cfg.eval.top_n, "searched": sha256_json(searched), "method": cfg.eval.method}

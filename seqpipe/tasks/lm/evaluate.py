@@ -17,8 +17,16 @@ def evaluate_model(folder: Path, cfg: LmConfig, progress: dict, n_samples: int =
 
 
 def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
-    """The dev sentences are held out of the corpus: the same corpus and settings give the same set."""
-    from seqpipe.core.artifacts import read_json
+    """What dev perplexity is measured on: the sentences held out (the corpus, train.seed and
+    dev_sentences pick them) and the units they are predicted as, over which inventory (the
+    level, and the vocabulary's tokens or the subword model's settings: a vocabulary that folds
+    more words into <unk> predicts easier tokens). Perplexities of different sets are not compared."""
+    from seqpipe.core.artifacts import read_json, sha256_json
+    from seqpipe.data.vocab import Vocabulary
 
     corpus = read_json(Path(inputs.corpus) / "manifest.json")["content_hash"]
-    return [], {"corpus": corpus, "level": cfg.level, "dev_sentences": cfg.dev_sentences, "max_len": cfg.max_len}
+    vocab = Vocabulary.load(inputs.vocab, "chars" if cfg.level == "char" else "vocab")
+    units = ({"subword": cfg.subword.model_dump(), "specials": vocab.specials} if cfg.level == "subword"
+             else {"tokens": sha256_json(vocab.tokens)})
+    return [], {"corpus": corpus, "level": cfg.level, "units": units, "dev_sentences": cfg.dev_sentences,
+                "seed": cfg.train.seed, "max_len": cfg.max_len}

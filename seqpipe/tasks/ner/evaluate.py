@@ -23,7 +23,9 @@ def evaluate_model(folder: Path, best_state: dict, data: dict[str, ConllData]) -
 
 
 def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
-    """What the gate's scores are measured on: the test files, else the held-out part of train."""
+    """What the gate's scores are measured on: the test files, else the held-out part of train,
+    read as the settings say (which columns, which tag scheme: iob1 and iob2 make other entities)."""
+    reading = {"token_column": cfg.token_column, "tag_column": cfg.tag_column, "scheme": cfg.scheme}
     if cfg.test_path:
-        return [cfg.test_path], {}
-    return [cfg.train_path, cfg.dev_path], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}
+        return [cfg.test_path], reading
+    return [cfg.train_path, cfg.dev_path], {**reading, "dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}

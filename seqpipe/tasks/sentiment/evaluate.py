@@ -43,7 +43,10 @@ def bag_of_words_baseline(data: dict[str, LabelledTexts]) -> dict:
 
 
 def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
-    """What the gate's scores are measured on: the test files, else the held-out part of train."""
+    """What the gate's scores are measured on: the test files, else the held-out part of train,
+    read as the settings say (which columns, and the labels: a row with another label is a reject)."""
+    reading = {"format": cfg.format, "text_column": cfg.text_column, "label_column": cfg.label_column,
+               "labels": cfg.labels}
     if cfg.test_path:
-        return [cfg.test_path], {}
-    return [cfg.train_path, cfg.dev_path], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}
+        return [cfg.test_path], reading
+    return [cfg.train_path, cfg.dev_path], {**reading, "dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}

@@ -76,7 +76,12 @@ def evenly_spaced(examples: list, n: int) -> list:
 
 
 def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
-    """The test manifest, else the held-out part of the training manifest."""
+    """The test manifest, else the held-out part of the training manifest (whole speakers when it
+    names them), read as the settings say (its fields; the alphabet: a transcript with another
+    character is a reject), and the beam_utterances of it that every decoder is scored on."""
+    reading = {"path_field": cfg.path_field, "transcript_field": cfg.transcript_field, "alphabet": cfg.alphabet,
+               "beam_utterances": cfg.beam_utterances}
     if cfg.test_manifest:
-        return [cfg.test_manifest], {}
-    return [cfg.train_manifest, cfg.dev_manifest], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}
+        return [cfg.test_manifest], reading
+    return [cfg.train_manifest, cfg.dev_manifest], {**reading, "speaker_field": cfg.speaker_field,
+                                                    "dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}

@@ -100,9 +100,15 @@ def plot_attention(folder: Path, model, vocab: Vocabularies, examples: list[dict
 
 
 def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
-    """The test files, else the dev files, else the held-out part of the training files."""
+    """The test files, else the dev files, else the held-out part of the training files, read as
+    the settings say: the table's fields, and which pairs are over-long (max_chars, and max_tokens
+    at the token level: such pairs are rejected, from the scored split too)."""
+    reading = {"source_field": cfg.source_field, "target_field": cfg.target_field, "max_chars": cfg.max_chars,
+               "max_tokens": cfg.max_tokens, "level": cfg.level, "auto_subword_types": cfg.auto_subword_types,
+               "subword": cfg.subword.model_dump()}
     for files in (cfg.test_data, cfg.dev_data):
         if files.table or files.source:
-            return [files.table, files.source, files.target], {}
+            return [files.table, files.source, files.target], reading
     train = cfg.train_data
-    return [train.table, train.source, train.target], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}
+    return [train.table, train.source, train.target], {**reading, "dev_fraction": cfg.dev_fraction,
+                                                       "seed": cfg.train.seed}
