@@ -75,7 +75,7 @@ def fetch(uri: str, local: Path) -> Path:
             shutil.rmtree(local)
         files = [path for path in fs.find(remote) if not path.endswith(f"/{MANIFEST}")]
         if files:
-            fs.get(files, [str(tmp / _relative(path, fs._strip_protocol(remote))) for path in files])
+            fs.get(files, [str(_inside(tmp, _relative(path, fs._strip_protocol(remote)), uri)) for path in files])
         (tmp / MANIFEST).write_bytes(manifest)
     return local
 
@@ -151,3 +151,13 @@ def _remove_quietly(fs, path: str) -> None:
 
 def _relative(path: str, root: str) -> str:
     return path[len(root):].lstrip("/")
+
+
+def _inside(folder: Path, key: str, uri: str) -> Path:
+    """folder / key, refused when the key would leave the folder (`..`, an absolute path): an
+    object key is anyone's who can write the bucket, a local path is this user's."""
+    target = (folder / key).resolve()
+    if ".." in key.split("/") or not target.is_relative_to(folder.resolve()):
+        raise OutputError(f"{uri}: refusing object {key!r}, which would be written outside the folder's "
+                          f"working copy; nothing of the folder was downloaded")
+    return target

@@ -352,3 +352,19 @@ def test_stages_check_their_data_paths_before_reading(layout, monkeypatch):
     with pytest.raises(Seen) as seen:
         speech_stage.run(SpeechConfig(train_manifest=inside), StageInputs(), strict)
     assert seen.value.args[0] == [str(tmp_path / "data"), str(tmp_path / "state")]
+
+
+def test_fetch_refuses_an_object_key_that_leaves_the_folder(s3_server, tmp_path):
+    """Anyone who can write the bucket could otherwise write any file the pipeline's user can."""
+    import fsspec
+
+    from seqpipe.core import store
+    from seqpipe.core.errors import OutputError
+
+    s3 = fsspec.filesystem("s3", skip_instance_cache=True)
+    s3.pipe_file("seqpipe/state/corpus/corpus-1/a.txt", b"ok")
+    s3.pipe_file(f"seqpipe/state/corpus/corpus-1/{'../' * 12}{str(tmp_path).lstrip('/')}/escaped.txt", b"evil")
+    s3.pipe_file("seqpipe/state/corpus/corpus-1/manifest.json", b"{}")
+    with pytest.raises(OutputError, match="refusing object .*escaped.txt"):
+        store.fetch("s3://seqpipe/state/corpus/corpus-1", tmp_path / "copy" / "corpus-1")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "copy" / "corpus-1").exists()
