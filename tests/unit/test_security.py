@@ -1,6 +1,7 @@
 """Security defaults: servers on 127.0.0.1, no secrets in logged params or printed URIs,
 no unpickling of arbitrary objects, and data paths kept inside runtime.data_roots when
-strict_paths is on. Nothing here starts a server, Ray or MLflow."""
+strict_paths is on, object keys kept inside the folder they are fetched into. Nothing here
+starts Ray or MLflow; one test starts the S3-compatible test server (moto) on 127.0.0.1."""
 from __future__ import annotations
 
 import ast
