@@ -7,22 +7,28 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any, Callable, Sequence
 
 
+_RAY_START = threading.Lock()
+
+
 def ensure_ray(runtime) -> None:
-    """Start (address 'local') or join (any other address) Ray once per process."""
+    """Start (address 'local') or join (any other address) Ray once per process. Stages run side
+    by side in threads: without the lock two of them could both start Ray, which kills the process."""
     import ray
 
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    if runtime.ray_address == "local":
-        # address "local": a Ray of its own, even where another runs (`ray start`, a test cluster),
-        # which ray.init() without an address would join
-        ray.init(address="local", num_cpus=runtime.num_cpus, include_dashboard=False, configure_logging=False)
-    else:
-        ray.init(address=runtime.ray_address)
+    with _RAY_START:
+        if ray.is_initialized():
+            return
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        if runtime.ray_address == "local":
+            # address "local": a Ray of its own, even where another runs (`ray start`, a test cluster),
+            # which ray.init() without an address would join
+            ray.init(address="local", num_cpus=runtime.num_cpus, include_dashboard=False, configure_logging=False)
+        else:
+            ray.init(address=runtime.ray_address)
 
 
 def node_id() -> str:

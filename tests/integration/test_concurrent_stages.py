@@ -66,3 +66,31 @@ def test_stages_queue_where_one_fills_the_cpus(tmp_path, prefect_harness, ray_se
     first, second = sorted(spans.values())
     assert first[1] <= second[0], f"the stages overlapped on 2 CPUs: {spans}"
     assert not summary["ner"]["reused"] and not summary["lm"]["reused"]
+
+
+RACE = """
+import threading
+from seqpipe.config import RuntimeConfig
+from seqpipe.core import fanout
+barrier, errors = threading.Barrier(2), []
+def start():
+    barrier.wait()
+    try:
+        fanout.ensure_ray(RuntimeConfig(num_cpus=1))
+    except Exception as error:
+        errors.append(repr(error))
+threads = [threading.Thread(target=start) for _ in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+import ray
+assert not errors and ray.is_initialized(), errors
+ray.shutdown()
+print("one Ray")
+"""
+
+
+def test_two_stage_threads_starting_ray_at_once_start_one(tmp_path):
+    """A rerun whose upstream stages are reused starts Ray from two stage threads at once: two
+    ray.init calls in one process made it lose its GCS and terminate."""
+    run = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=150, cwd=tmp_path)
+    assert run.returncode == 0 and "one Ray" in run.stdout, run.stderr[-2000:]
