@@ -73,20 +73,26 @@ def run_stage(final: Output | Path, kind: str, input_hash: str, build: Callable[
               result: Callable[[Path, bool], BaseModel] | None = None) -> BaseModel:
     """Reuse `final` when published; else build(tmp) writes the output and returns the
     manifest's fields, and the folder is published whole. Returns result(folder, reused),
-    its `uri` the published folder's."""
+    its `uri` the published folder's.
+
+    On object storage a folder is new (reused False: to be registered and gated) only when this
+    run publishes it, also when an earlier run built it here and failed to publish it; when
+    another writer publishes first, its folder is the output, reused (that writer registers it)."""
     final = final if isinstance(final, Output) else Output(Path(final), str(final))
     result = result or stage_result
     if final.remote and store.is_published(final.uri):
         return result(store.fetch(final.uri, final.local), True).model_copy(update={"uri": final.uri})
-    reused = is_complete(final.local)  # on object storage: built here, its publishing interrupted
-    if not reused:
+    built_before = is_complete(final.local)  # on object storage: built here, its publishing interrupted
+    if not built_before:
         with atomic_folder(final.local) as tmp:
             fields = build(tmp)
             write_json(tmp / "manifest.json", {"kind": kind, "schema_version": SCHEMA_VERSION,
                                                "input_hash": input_hash, **fields})
     if final.remote:
-        store.publish(final.local, final.uri)
-    return result(final.local, reused).model_copy(update={"uri": final.uri})
+        if not store.publish(final.local, final.uri):  # another writer won: use its folder, drop ours
+            return result(store.fetch(final.uri, final.local), True).model_copy(update={"uri": final.uri})
+        return result(final.local, False).model_copy(update={"uri": final.uri})
+    return result(final.local, built_before).model_copy(update={"uri": final.uri})
 
 
 def local_folder(uri: str | None, cache: Path) -> str | None:
