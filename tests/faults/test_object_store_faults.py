@@ -1,6 +1,7 @@
 """Publishing to object storage killed midway (a real S3-compatible server on 127.0.0.1):
 nothing counts as published, and the next writer cleans the dead writer's temporary prefix;
 a pipeline killed during ingestion with its state on S3 publishes no corpus, and its rerun does."""
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from seqpipe.core.artifacts import read_json
+from seqpipe.core import store
 from seqpipe.core.store import fetch, is_published, publish
 from tests.faults.test_killed_pipeline import SEQPIPE, write_corpus
 
@@ -32,11 +34,18 @@ def kill_when(process: subprocess.Popen, seen, what: str, timeout: float = 180) 
 
 
 def temporaries(s3, prefix: str) -> list[str]:
+    """Writers' leases and the files of writer prefixes that no published manifest names."""
     s3.invalidate_cache()
-    return [path for path in s3.find(prefix) if "/.tmp-" in path]
+    paths = s3.find(prefix)
+    named = set()
+    for path in paths:
+        if path.endswith("/manifest.json"):
+            files = (json.loads(s3.cat_file(path)).get("published") or {}).get("files")
+            named.add(f"{path.rsplit('/', 1)[0]}/{files}/")
+    return [p for p in paths if p.endswith(".lease") or ("/files-" in p and not any(p.startswith(n) for n in named))]
 
 
-def test_publishing_killed_midway_publishes_nothing(tmp_path, s3_server):
+def test_publishing_killed_midway_publishes_nothing(tmp_path, s3_server, monkeypatch):
     folder = tmp_path / "vocab-0123456789abcdef"
     (folder / "data").mkdir(parents=True)
     for i in range(300):
@@ -50,6 +59,8 @@ def test_publishing_killed_midway_publishes_nothing(tmp_path, s3_server):
     kill_when(writer, lambda: temporaries(s3, "seqpipe/state/vocab"), "publishing")
     assert not is_published(uri), "a killed writer published the folder"
 
+    monkeypatch.setattr(store, "LEASE_SECONDS", 3.0)
+    time.sleep(3.5)  # the dead writer's lease lapses
     assert publish(folder, uri), "the next writer publishes it"
     assert not temporaries(s3, "seqpipe/state/vocab"), "the dead writer's temporary prefix is removed"
     copy = fetch(uri, tmp_path / "copy")

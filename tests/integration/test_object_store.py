@@ -43,7 +43,7 @@ def test_pipeline_state_on_s3_is_published_and_reused_elsewhere(tmp_path, s3_ser
         assert uri.startswith(f"{STATE}/{section}/{section}-"), uri
         assert s3.exists(f"{uri}/manifest.json"), f"{stage} is not published on S3"
     assert s3.glob("seqpipe/state/ray_results/*/checkpoint_*"), "Ray Train checkpoints are on S3"
-    assert not [p for p in s3.find("seqpipe/state") if "/.tmp-" in p], "no temporary prefix is left"
+    assert not [p for p in s3.find("seqpipe/state") if p.endswith(".lease")], "no writer's lease is left"
     _, runs = mlflow_runs(tmp_path / "machine-a")
     assert {r.data.tags["seqpipe.output"] for r in runs if r.data.tags.get("seqpipe.stage") == "ner"} == {
         first["ner"]["uri"]}

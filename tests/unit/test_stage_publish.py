@@ -2,7 +2,6 @@
 what it returns when another writer publishes first, and after its own publishing failed."""
 import json
 
-import fsspec
 
 from seqpipe.core import store
 from seqpipe.core.stage import Output, run_stage
@@ -27,7 +26,7 @@ def test_when_another_writer_publishes_first_its_folder_and_metrics_are_the_resu
     result = run_stage(Output(tmp_path / "work" / "lm-0123", URI), "lm", "0123", build)
     assert result.reused and result.content_hash == "theirs" and result.metrics == {"dev_perplexity": 150.0}
     assert (tmp_path / "work" / "lm-0123" / "model.pt").read_text() == "theirs", "the working copy is the winner's"
-    assert fsspec.filesystem("s3").cat_file(f"{URI}/model.pt") == b"theirs"
+    assert (store.fetch(URI, tmp_path / "elsewhere") / "model.pt").read_text() == "theirs"
 
 
 def test_a_folder_built_by_a_run_whose_publishing_failed_is_new_when_published(s3_server, tmp_path):
