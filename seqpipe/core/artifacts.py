@@ -109,10 +109,12 @@ def atomic_folder(final: str | Path) -> Iterator[Path]:
         raise OutputError(f"cannot write to {final.parent}: {err.strerror or err}") from None
     try:
         yield tmp
-        if final.exists():  # a concurrent run published the same content first
-            shutil.rmtree(tmp)
-        else:
-            os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)  # atomic: onto an existing folder it fails, whoever got there first
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.exists():
+                raise
+            shutil.rmtree(tmp)  # a concurrent run published the same content first
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, OSError) and _is_write_failure(err):

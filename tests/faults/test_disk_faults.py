@@ -52,3 +52,33 @@ def test_an_output_path_that_is_a_file_is_a_clear_error(tmp_path):
     COUNTS["faults injected"] += 1
     assert out.returncode == 1 and f"cannot write to {tmp_path / 'taken'}" in out.stderr, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+
+
+def test_writers_finishing_one_folder_at_once_publish_one_and_raise_nothing(tmp_path):
+    """Two runs building the same folder on a local disk: checking that it exists and then
+    renaming raced, and the loser failed with 'Directory not empty'."""
+    import threading
+
+    from seqpipe.core.artifacts import atomic_folder
+
+    for round_ in range(10):
+        final, barrier, errors = tmp_path / f"lm-{round_}", threading.Barrier(8), []
+
+        def write(writer: int) -> None:
+            try:
+                with atomic_folder(final) as tmp:
+                    (tmp / "model.pt").write_text(str(writer))
+                    (tmp / "manifest.json").write_text(str(writer))
+                    barrier.wait()
+            except Exception as error:  # noqa: BLE001 - the test reports any
+                errors.append(repr(error))
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        COUNTS["faults injected"] += 7
+        assert not errors, errors
+        assert (final / "model.pt").read_text() == (final / "manifest.json").read_text()
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
