@@ -54,7 +54,8 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
     """Run `stage` ("ingest", "vocab", or a key of TASKS) as MLflow run `name` (default: the stage).
 
     A new output of a task stage is registered as `register_as` (default: the stage's
-    REGISTER_AS) and gated; a reused one was registered and gated by the run that wrote it.
+    REGISTER_AS) and gated; a reused one was registered and gated by the run that wrote it,
+    else (that run crashed first, or this machine's MLflow has never seen it) it is now.
     """
     task, name = TASKS.get(stage), name or stage
     epochs = _epochs(cfg)
@@ -67,7 +68,9 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
                 result = task.run(cfg, inputs, runtime, run_id)
         else:
             result = DATA_STAGES[stage](cfg, inputs, runtime, run_id)
-        model = (register_as or task.REGISTER_AS) if task and not result.reused else None
+        model = (register_as or task.REGISTER_AS) if task else None
+        if model and result.reused and tracking.registered_version(model, result.uri):
+            model = None  # registered and gated by the run that wrote it
         version = tracking.log_output(local_folder(result.uri, runtime.store_cache), result.reused, model, result.uri)
         decision = None
         if version is not None and promotion.enabled:

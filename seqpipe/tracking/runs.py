@@ -176,6 +176,24 @@ def log_output(folder: str, reused: bool, register_as: str | None = None, uri: s
     return _register(folder, manifest, register_as)
 
 
+def registered_version(model: str, output: str) -> str | None:
+    """The version of `model` registered from the stage folder `output` (its published URI), if
+    any: a reused folder whose writer never registered it (it crashed first, or lost the race to
+    publish and its winner did) is registered and gated by the next run that uses it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    quoted = output.replace("\\", "\\\\").replace("'", "\\'")
+    try:
+        versions = MlflowClient().search_model_versions(f"name = '{model}'")
+        writers = {run.info.run_id for run in mlflow.search_runs(
+            search_all_experiments=True, filter_string=f"tags.`seqpipe.output` = '{quoted}'", output_format="list")}
+    except MlflowException:
+        return None
+    return next((str(v.version) for v in versions if v.run_id in writers), None)
+
+
 def _register(folder: str, manifest: dict, register_as: str) -> str:
     """Log the folder (or the files its predictor needs) as a pyfunc model and register it."""
     import shutil

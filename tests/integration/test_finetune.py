@@ -73,6 +73,16 @@ def test_lm_trains_on_two_workers_and_samples(corpus_and_vocab, ray_session, tmp
     assert np.isfinite(lm.score("the quick brown fox")["log_prob"])
     assert lm_stage.run(cfg, StageInputs(corpus=corpus, vocab=vocab), RuntimeConfig(state_dir=str(tmp_path / "state"))).reused
 
+    # built outside a pipeline step, never registered: the first step that reuses it registers and gates it
+    from flows.step import run_step
+    from seqpipe.config import PromotionConfig
+
+    runtime = RuntimeConfig(state_dir=str(tmp_path / "state"))
+    first = run_step("lm", cfg, StageInputs(corpus=corpus, vocab=vocab), runtime, PromotionConfig())
+    assert first.result.reused and first.version is not None and first.decision["promoted"]
+    again = run_step("lm", cfg, StageInputs(corpus=corpus, vocab=vocab), runtime, PromotionConfig())
+    assert again.result.reused and again.version is None, "registered once"
+
 
 def test_a_diverging_run_stops_with_a_clear_error(ray_session, tmp_path):
     """The loss turns NaN at step 5 of epoch 0 on both workers: fit stops there, no retries."""
