@@ -1,6 +1,7 @@
 """The captioner's floor on real photographs: one caption said of every image. Of the training
 captions (up to 12 words), the one that scores the best BLEU-4 on the dev images is scored on
-the test images, with the same BLEU-4 and CIDEr-D as the captioning stage.
+the test images, with the same BLEU-4 and CIDEr-D as the captioning stage, against the same
+references: the raw captions as `data.reference_text` gives them (no <unk>, not cut).
 
     .venv/bin/python bench/caption_baseline.py --train train.csv --dev dev.csv --test test.csv --images images/
 """
@@ -22,11 +23,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from seqpipe.config import CaptioningConfig
-    from seqpipe.tasks.captioning.data import read_captions, tokenize
+    from seqpipe.tasks.captioning.data import read_captions, reference_text
     from seqpipe.tasks.captioning.task import bleu, caption_scores
 
     cfg = CaptioningConfig(images=args.images)
-    words = {split: [[" ".join(tokenize(c, cfg.lowercase)) for c in captions]
+    words = {split: [[reference_text(c, cfg.lowercase) for c in captions]
                      for captions in read_captions(Path(getattr(args, split)), cfg).captions]
              for split in ("train", "dev", "test")}
     candidates = sorted({c for captions in words["train"] for c in captions if len(c.split()) <= 12})

@@ -134,3 +134,27 @@ def test_strict_paths_refuse_images_outside_the_data_roots(tmp_path):
     assert kept.captions == [["a small red circle"]]
     assert [(r.line, r.reason.startswith("outside the data roots")) for r in kept.rejects] == [(2, True), (3, True)]
     assert len(data.read_captions(captions, cfg).captions) == 3  # strict_paths off: nothing is checked
+
+
+def test_captions_are_scored_against_their_raw_text(tmp_path):
+    """A test caption is scored as written (lowercased, its final full stop dropped, like the
+    captions written): a word the training captions never use is not <unk>, and a caption
+    longer than max_words is not cut. The gate's evaluation identity says so."""
+    from seqpipe.tasks.captioning.evaluate import evaluation_set
+    from seqpipe.tasks.captioning.task import examples_of
+
+    good = (("small", "red", "circle"), (20, 20))
+    write_scenes(tmp_path, [("a.png", [good], []), ("b.png", [good], [])])
+    (tmp_path / "train.txt").write_text("a.png#0\ta small red circle\n")
+    long = "a small red circle on a white ground with nothing else in the picture"
+    (tmp_path / "test.txt").write_text(f"b.png#0\tA small crimson circle .\nb.png#1\t{long}\n")
+    cfg = CaptioningConfig(train_captions=str(tmp_path / "train.txt"), dev_captions=str(tmp_path / "train.txt"),
+                           test_captions=str(tmp_path / "test.txt"), images=str(tmp_path / "images"),
+                           image_size=32, channels=[8, 16], max_words=8)
+    (tmp_path / "model").mkdir()
+    data.prepare(tmp_path / "model", cfg, data.read_splits(cfg, data.split_files(cfg)))
+    [test] = examples_of(tmp_path / "model", "test", training=False)
+    assert test["refs"] == ["a small crimson circle", long]
+    assert caption_scores([("a small crimson circle", test["refs"])])["exact_match"] == 1.0
+    assert caption_scores([(long, test["refs"])])["bleu"] == pytest.approx(100)
+    assert "raw" in evaluation_set(cfg, None)[1].get("references", "")

@@ -1,7 +1,7 @@
 """Captioning data: a captions file per split (image name and caption, several captions per
 image) and a folder of images in any size or format Pillow reads, read with the one reject
 policy; and what the workers read: words.txt, images.npy (every image resized, uint8),
-data.json (each image's row and its captions' word ids) and model.json."""
+data.json (each image's row, its captions' word ids and its captions as scored) and model.json."""
 from __future__ import annotations
 
 import csv
@@ -22,6 +22,10 @@ SPLITS = ("train", "dev", "test")
 IMAGE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)  # UnidentifiedImageError is an OSError
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>"]
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
+# How captions are scored (part of the gate's evaluation identity and of the stage's hash): against
+# the raw captions of the file, normalised by reference_text. Before this marker (v1, none in the
+# hashes) the references were rebuilt from training-vocabulary ids: unseen words <unk>, cut at max_words.
+REFERENCES = "raw-v2"
 
 
 @dataclass
@@ -140,6 +144,16 @@ def tokenize(caption: str, lowercase: bool) -> list[str]:
     return (caption.lower() if lowercase else caption).replace(" .", "").rstrip(".").split()
 
 
+def reference_text(caption: str, lowercase: bool) -> str:
+    """A caption as it is scored, as a reference and as a hypothesis alike: the raw text of the
+    captions file through the same `tokenize` as the captions the model learns from (lowercased
+    with `lowercase`, final full stop dropped, words joined by one space), so a generated caption,
+    whose words are training words, can equal it. No vocabulary lookup (a word never seen in
+    training stays itself, not <unk>) and no cut at max_words. sacrebleu's 13a tokenizer and CIDEr-D's
+    whitespace split then treat both sides the same way."""
+    return " ".join(tokenize(caption, lowercase))
+
+
 def prepare(folder: Path, cfg: CaptioningConfig, data: dict[str, CaptionedImages]) -> dict:
     """words.txt, images.npy, data.json and model.json; returns counts."""
     words = {w for captions in data["train"].captions for c in captions for w in tokenize(c, cfg.lowercase)}
@@ -150,8 +164,8 @@ def prepare(folder: Path, cfg: CaptioningConfig, data: dict[str, CaptionedImages
     for split, d in data.items():
         examples[split] = []
         for path, captions in zip(d.paths, d.captions):
-            examples[split].append([len(rows), [[ids.get(w, UNK) for w in tokenize(c, cfg.lowercase)][:cfg.max_words]
-                                                for c in captions]])
+            ids_of = [[ids.get(w, UNK) for w in tokenize(c, cfg.lowercase)][:cfg.max_words] for c in captions]
+            examples[split].append([len(rows), ids_of, [reference_text(c, cfg.lowercase) for c in captions]])
             rows.append(load_image(path, cfg.image_size))
     np.save(folder / "images.npy", np.stack(rows) if rows else np.zeros((0, 3, cfg.image_size, cfg.image_size),
                                                                           np.uint8))

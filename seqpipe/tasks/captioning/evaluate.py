@@ -1,6 +1,6 @@
 """After training: greedy and beam-search captions of the test images (else dev) scored by
-BLEU-4, exact match and CIDEr-D (task.caption_scores), and a few test images drawn with
-where each word looked."""
+BLEU-4, exact match and CIDEr-D (task.caption_scores) against their raw captions
+(data.reference_text), and a few test images drawn with where each word looked."""
 from __future__ import annotations
 
 import time
@@ -11,6 +11,7 @@ import torch
 
 from seqpipe.config import CaptioningConfig
 from seqpipe.decoding.search import greedy
+from seqpipe.tasks.captioning.data import REFERENCES
 from seqpipe.tasks.captioning.task import (BOS, EOS, build_captioner, caption_images, caption_scores, collate,
                                            examples_of, read_lines)
 
@@ -67,7 +68,11 @@ def plot_attention(folder: Path, model, words: list[str], examples: list[dict], 
 
 
 def evaluation_set(cfg, inputs) -> tuple[list[str | None], dict]:
-    """What the gate's scores are measured on: the test captions, else the held-out training images."""
+    """What the gate's scores are measured on: the test captions, else the held-out training images;
+    and how they are scored (the references' scheme, data.REFERENCES, and their lowercasing), so a
+    model scored against references rebuilt from word ids is never compared with one scored
+    against the raw captions."""
+    scoring = {"references": REFERENCES, "lowercase": cfg.lowercase}
     if cfg.test_captions:
-        return [cfg.test_captions], {"image_size": cfg.image_size}
-    return [cfg.train_captions, cfg.dev_captions], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed}
+        return [cfg.test_captions], {"image_size": cfg.image_size} | scoring
+    return [cfg.train_captions, cfg.dev_captions], {"dev_fraction": cfg.dev_fraction, "seed": cfg.train.seed} | scoring

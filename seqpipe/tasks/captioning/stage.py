@@ -37,7 +37,7 @@ def run(cfg: CaptioningConfig, inputs: StageInputs, runtime: RuntimeConfig,
     check_paths([*files.values(), *([cfg.images] if cfg.images else [])], runtime, "captioning data")
     splits = data.read_splits(cfg, files, allowed_roots(runtime))
     images = sorted({p for d in splits.values() for p in d.paths})
-    input_hash = stage_input_hash(config=cfg.model_dump(exclude={"out"}),
+    input_hash = stage_input_hash(config=cfg.model_dump(exclude={"out"}), references=data.REFERENCES,
                                   files={k: sha256_file(f) for k, f in files.items()},
                                   images=sha256_files(images, runtime.local_dir / DIGEST_CACHE))
 

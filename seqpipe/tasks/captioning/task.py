@@ -2,7 +2,9 @@
 
 A prepared folder (written by `seqpipe.tasks.captioning.stage`) holds words.txt (<pad> <unk>
 <bos> <eos> first), images.npy (every image, resized, uint8), data.json (each split's images
-as [row, captions' word ids]) and model.json.
+as [row, captions' word ids, captions as scored]) and model.json. Captions are scored against
+the raw text of the captions file (`data.reference_text`), not against references rebuilt from
+word ids (which turned every word unseen in training into <unk> and cut at max_words).
 """
 from __future__ import annotations
 
@@ -60,7 +62,9 @@ def caption_images(model: Captioner, images: list[np.ndarray], beam: int, alpha:
 
 def caption_scores(outcomes: list[tuple[str, list[str]]]) -> dict:
     """BLEU-4 (sacrebleu, every reference of an image), exact match (equal to one of them) and,
-    with the captioning extra installed, CIDEr-D."""
+    with the captioning extra installed, CIDEr-D, of (caption, references) pairs. Both sides are
+    expected as `data.reference_text` gives them (a generated caption's words joined by spaces
+    already are): the references the raw captions, no <unk>, not cut."""
     if not outcomes:
         return {"bleu": 0.0, "exact_match": 0.0}
     scores = {"bleu": bleu(outcomes), "exact_match": float(np.mean([h in refs for h, refs in outcomes]))}
@@ -78,8 +82,9 @@ def bleu(outcomes: list[tuple[str, list[str]]]) -> float:
 def cider(outcomes: list[tuple[str, list[str]]]) -> float | None:
     """CIDEr-D x 100, as captioning papers report it, by the COCO caption evaluation's own code
     (pycocoevalcap, the `captioning` extra; None without it). Its document frequencies come from
-    these references, so it needs a few hundred images to mean much. Captions are compared as
-    the lowercased words they are (COCO's Java tokenizer is not run)."""
+    these references, so it needs a few hundred images to mean much; a reference word unseen in
+    training stays a rare word there (not one common <unk>). Captions are compared as the words
+    `data.reference_text` gives (COCO's Java tokenizer is not run)."""
     try:
         from pycocoevalcap.cider.cider import Cider
     except ImportError:
@@ -90,14 +95,13 @@ def cider(outcomes: list[tuple[str, list[str]]]) -> float | None:
 
 
 def examples_of(folder: Path, split: str, training: bool) -> list[dict]:
-    """One example per (image, caption) in training; one per image, with its references, otherwise."""
+    """One example per (image, caption's word ids) in training; one per image otherwise, with its
+    references: its raw captions as `data.reference_text` gives them."""
     images = np.load(folder / "images.npy", mmap_mode="r")
-    words = read_lines(folder / "words.txt")
     data = json.loads((folder / "data.json").read_text())[split]
     if training:
-        return [{"image": np.asarray(images[row]), "caption": c} for row, captions in data for c in captions]
-    return [{"image": np.asarray(images[row]), "refs": [" ".join(words[i] for i in c) for c in captions]}
-            for row, captions in data]
+        return [{"image": np.asarray(images[row]), "caption": c} for row, captions, _ in data for c in captions]
+    return [{"image": np.asarray(images[row]), "refs": refs} for row, _, refs in data]
 
 
 def build_task(task_config: dict, device) -> Task:
