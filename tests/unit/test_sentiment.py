@@ -15,7 +15,7 @@ from seqpipe.core.errors import InputError, RejectRateExceeded
 from seqpipe.models.classifier import SequenceClassifier
 from seqpipe.models.embedding import word_embedding
 from seqpipe.tasks.sentiment import data
-from seqpipe.tasks.sentiment.demo import build_sentiment_demo, held_out
+from seqpipe.tasks.sentiment.demo import build_sentiment_demo
 from seqpipe.tasks.sentiment.evaluate import bag_of_words_baseline
 from seqpipe.tasks.sentiment.predictor import Classifier
 from seqpipe.tasks.sentiment.task import build_task
@@ -65,15 +65,8 @@ def test_word_order_beats_a_bag_of_words_on_unseen_negations_and_contrasts(tmp_p
     (tmp_path / "model").mkdir()
     task = train(tmp_path / "model", splits, cfg, epochs=6)
     accuracy = task.summarize(task.evaluate(task.model, task.dev))["accuracy"]
-    bow = bag_of_words_baseline(splits)["bow_dev_accuracy"]
-    assert accuracy >= 0.9 and accuracy > bow + 0.25, (accuracy, bow)
-
-
-def test_demo_pairings_are_either_for_training_or_for_evaluation(tmp_path):
-    demo = build_sentiment_demo(tmp_path, texts=600)
-    train_text = (demo / "train.tsv").read_text()
-    assert "plot was not" in train_text or "plot was" in train_text
-    assert any(held_out(s, a) for s in ("movie", "plot") for a in ("good", "bad", "dull", "great", "awful", "moving"))
+    bow = bag_of_words_baseline(splits)["bow_dev_accuracy"]  # below chance: "not great" taught it "great"
+    assert accuracy >= 0.9 and bow < 0.5, (accuracy, bow)
 
 
 def test_attention_ignores_padding():

@@ -33,15 +33,23 @@ class LabelledTexts:
     files: list[str] = field(default_factory=list)
 
 
+DEMO_LR = 0.01  # the demo's learning rate, where train.lr is not set
+
+
 def with_demo_data(cfg: SentimentConfig, state_dir: str, demo) -> SentimentConfig:
-    """cfg itself when it names training data, else pointed at the generated demo set."""
+    """cfg itself when it names training data, else pointed at the generated demo set and,
+    unless train.lr is set, trained at DEMO_LR. On the demo's held-out phrases the default
+    0.001 first learns each adjective from the roles it was trained in (the bag of words'
+    mistake): dev accuracy falls below chance for 8 epochs, which early stopping takes for the
+    end, and 30 epochs reach dev accuracy 0.76, plain reviews still at chance; 0.01 passes 0.8 by epoch 3."""
     if cfg.train_path:
         return cfg
     from seqpipe.tasks.sentiment.demo import build_sentiment_demo
 
     folder = build_sentiment_demo(Path(state_dir) / "demo", demo.sentiment_texts)
+    train = cfg.train if "lr" in cfg.train.model_fields_set else cfg.train.model_copy(update={"lr": DEMO_LR})
     return cfg.model_copy(update={"train_path": str(folder / "train.tsv"), "dev_path": str(folder / "dev.tsv"),
-                                  "test_path": str(folder / "test.tsv"), "format": "tsv"})
+                                  "test_path": str(folder / "test.tsv"), "format": "tsv", "train": train})
 
 
 def split_files(cfg: SentimentConfig) -> dict[str, list[str]]:
