@@ -77,6 +77,7 @@ def test_the_gate_keeps_the_lm_champion_when_a_retrain_folds_more_words_into_unk
     from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("seqpipe")  # not the experiment an earlier test set on another database
     try:
         client, versions = MlflowClient(), []
         client.create_registered_model("seqpipe-lm")
