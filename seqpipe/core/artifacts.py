@@ -78,13 +78,17 @@ def _write_digests(cache: Path, digests: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_json(path: str | Path, obj: Any) -> None:
+def json_text(obj: Any) -> str:
     """Indented for people, unless it is over a megabyte (a corpus of thousands of files):
     json's indenting encoder is pure Python, ten times slower than the compact one."""
     text = json.dumps(obj, default=str)
     if len(text) < 1 << 20:
         text = json.dumps(obj, indent=2, default=str)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    return text + "\n"
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    Path(path).write_text(json_text(obj), encoding="utf-8")
 
 
 def read_json(path: str | Path) -> Any:

@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqpipe.core.artifacts import atomic_folder, is_complete, sha256_file
+from seqpipe.core.artifacts import atomic_folder, is_complete, json_text, sha256_file
 from seqpipe.core.errors import OutputError
 from seqpipe.core.paths import is_uri
 
@@ -137,7 +137,7 @@ def publish(local: Path, uri: str) -> bool:
     files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file() and p != local / MANIFEST)
     manifest = json.loads((local / MANIFEST).read_text(encoding="utf-8"))
     manifest["published"] = {"files": writer, "digests": {rel: sha256_file(local / rel) for rel in files}}
-    data = (json.dumps(manifest, indent=2, default=str) + "\n").encode()
+    data = json_text(manifest).encode()
     won = False
     try:
         with _Lease(fs, f"{remote}/{writer}{LEASE}") as lease:

@@ -192,10 +192,6 @@ def _records(path: Path, how: str) -> list[tuple[str | None, list[str]]]:
     return [(page, paragraphs) for page, paragraphs in records if paragraphs]
 
 
-def _paragraphs(path: Path, how: str) -> list[str]:
-    return [paragraph for _, paragraphs in _records(path, how) for paragraph in paragraphs]
-
-
 def declared_licence(dist: md.Distribution) -> tuple[str, str]:
     """(field, licence) that a distribution's metadata declares: License-Expression (PEP 639), else a
     one-line License, else its `License ::` classifiers, else the first line of a License text."""

@@ -113,8 +113,8 @@ def test_a_recipe_is_its_title_its_ingredients_and_its_steps(tmp_path):
                                      "steps": ["Peel the pears.", "Bake for 40\nminutes."]},
                "Cookbook:Water": {"title": None, "ingredients": None, "steps": []}}
     (tmp_path / "recipes.json").write_text(json.dumps(recipes))
-    assert demo_corpus._paragraphs(tmp_path / "recipes.json", "recipes") == [
-        "Pear Pie", "4 fresh pears, 1 cup sugar", "Peel the pears. Bake for 40 minutes."]
+    assert demo_corpus._records(tmp_path / "recipes.json", "recipes") == [
+        ("Cookbook:Pear Pie", ["Pear Pie", "4 fresh pears, 1 cup sugar", "Peel the pears. Bake for 40 minutes."])]
 
 
 # --- a package that is installed but gives no text is an error, not a silent drop ----------

@@ -4,8 +4,9 @@ Word level uses the vocabulary stage's words (others map to <unk>); character le
 characters of the corpus's sentence text (its `text` column: "hello, world", not the tokens
 joined by spaces), which is what `seqpipe score` and speech fusion feed it; subword level
 SentencePiece units trained on the corpus sentences (subword.spm beside tokens.txt).
-`units_of` turns raw text into the units a model of each level was trained on. A sentence longer than max_len is read in
-windows of max_len predictions that overlap by one token, so no prediction is lost.
+`units_of` turns raw text into the units a model of each level was trained on. A sentence
+longer than max_len is read in windows of max_len predictions that overlap by one token, so
+no prediction is lost.
 """
 from __future__ import annotations
 
