@@ -22,6 +22,9 @@ class RuntimeConfig(Strict):
     executor: Literal["ray", "local"] = Field("ray", description="'ray': stages fan out as Ray tasks; 'local': in-process.")
     ray_address: str = Field("local", description="'local' starts Ray on this machine; 'auto' or 'ray://host:10001' joins a cluster.")
     num_cpus: int | None = Field(None, ge=1, description="CPUs for a local Ray; null = all cores.")
+    shared_disk: bool = Field(False, description="true: every node of the Ray cluster sees this machine's paths (a "
+                              "shared volume), so tasks read and write them on any node; false: nodes share no disk "
+                              "(what they exchange goes through state_dir's bucket or Ray's object store).")
     max_concurrent_stages: int | None = Field(
         None, ge=1, description="Downstream stages trained at once, each on its share of the cluster; null = as "
         "many as the cluster's CPUs and GPUs hold for the configured workers (1 on a 2-core machine).")

@@ -35,6 +35,13 @@ def is_uri(path: str | Path) -> bool:
     return isinstance(path, str) and bool(_SCHEME.match(path))
 
 
+def readable_everywhere(uri: str) -> bool:
+    """Whether every machine of a cluster reads `uri` as this one does: a URL of a shared store
+    (s3://, gs://, https://...), not a path of this machine (nor file://, nor hf:, which reads
+    this machine's dataset cache)."""
+    return "://" in uri and not uri.startswith(("file://", "local://", "memory://"))
+
+
 def is_within(path: str | Path, roots: Sequence[str]) -> bool:
     """True when `path` (resolved: symlinks and .. followed) lies under one of `roots`."""
     if is_uri(path):

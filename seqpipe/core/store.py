@@ -45,6 +45,7 @@ MANIFEST = "manifest.json"
 FILES = "files-"  # a writer's prefix inside the folder: files-<writer id>/
 LEASE = ".lease"  # beside it: files-<writer id>.lease, the writer's heartbeat
 LEASE_SECONDS = float(os.environ.get("SEQPIPE_STORE_LEASE_SECONDS", 120))
+CLAIM_SECONDS = 900  # a claim (`claim`) older than this is a dead claimer's: registering takes seconds
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,12 @@ def fetch(uri: str, local: Path) -> Path:
     file checked against the manifest's digest."""
     fs, remote = filesystem(uri), uri.rstrip("/")
     manifest = fs.cat_file(f"{remote}/{MANIFEST}")
-    if is_complete(local) and (local / MANIFEST).read_bytes() == manifest:
+    if _copy_of(local, manifest):
         return local
     digests, sources = _published_files(fs, remote, manifest)
-    with atomic_folder(local) as tmp:
-        if local.exists():  # an outdated copy (the published folder was deleted and rebuilt)
-            shutil.rmtree(local)
+    if local.exists() and not _copy_of(local, manifest):  # outdated (the folder was deleted and rebuilt)
+        shutil.rmtree(local, ignore_errors=True)
+    with atomic_folder(local) as tmp:  # a copy another process finished first wins; ours is dropped
         targets = [str(_inside(tmp, rel, uri)) for rel in sources.values()]
         if sources:
             fs.get(list(sources), targets)
@@ -100,6 +101,11 @@ def fetch(uri: str, local: Path) -> Path:
                                   "was changed after it was published (delete it to rebuild it)")
         (tmp / MANIFEST).write_bytes(manifest)
     return local
+
+
+def _copy_of(local: Path, manifest: bytes) -> bool:
+    """Whether `local` is a complete working copy of the folder published with `manifest`."""
+    return is_complete(local) and (local / MANIFEST).read_bytes() == manifest
 
 
 def _published_files(fs, remote: str, manifest: bytes) -> tuple[dict[str, str], dict[str, str]]:
@@ -124,6 +130,34 @@ def published(parent: str, prefix: str) -> list[str]:
     scheme = parent.split("://", 1)[0]
     ordered = sorted(manifests.items(), key=lambda item: str(item[1].get("LastModified") or item[1].get("mtime")))
     return [f"{scheme}://{path.rsplit('/', 1)[0]}" for path, _ in ordered]
+
+
+def claim(folder: str, what: str, stale_after: float = CLAIM_SECONDS) -> bool:
+    """Whether this process is the one to do `what` once for the stage folder `folder` (a URI or
+    a local path), such as registering it as a model: the first of many processes to create
+    `<parent>/.claims/<folder name>.<what>` wins (a conditional create, as `publish`). A claim
+    older than `stale_after` seconds is taken over: its claimer died before doing it (the caller
+    checks first whether it was done)."""
+    parent, name = folder.rstrip("/").rsplit("/", 1)
+    path, stamp = f"{parent}/.claims/{name}.{what}", json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+    if not is_uri(folder):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="utf-8") as f:
+                f.write(stamp)
+            return True
+        except FileExistsError:
+            if time.time() - Path(path).stat().st_mtime <= stale_after:
+                return False
+            Path(path).write_text(stamp, encoding="utf-8")
+            return True
+    fs = filesystem(folder)
+    if _create_exclusive(fs, path, stamp.encode()):
+        return True
+    if not _lapsed(fs.info(path), stale_after):
+        return False
+    fs.pipe_file(path, stamp.encode())
+    return True
 
 
 def publish(local: Path, uri: str) -> bool:
@@ -246,12 +280,12 @@ def _base(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _lapsed(lease: dict | None) -> bool:
+def _lapsed(lease: dict | None, seconds: float = LEASE_SECONDS) -> bool:
     if lease is None:
         return True
     modified = lease.get("LastModified") or lease.get("mtime") or lease.get("created")
     stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified or 0)
-    return time.time() - stamp > LEASE_SECONDS
+    return time.time() - stamp > seconds
 
 
 def _remove_quietly(fs, path: str) -> None:

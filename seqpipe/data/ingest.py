@@ -27,7 +27,7 @@ from seqpipe.core.errors import RejectRateExceeded
 from seqpipe.data.ingest_reuse import (Previous, Reuse, ReuseReader, find_previous, link_unchanged_shards, plan_reuse,
                                        shard_key)
 from seqpipe.core.fanout import node_id, run_tasks, worker_count
-from seqpipe.core.paths import check_path
+from seqpipe.core.paths import check_path, readable_everywhere
 from seqpipe.core.stage import output_folder, run_stage, stage_input_hash
 from seqpipe.data.readers import RAW_KEEP, Batch, read_piece
 from seqpipe.data.shards import (PIECE_BYTES, Item, pack_shards, recorded_sources, shard_target, text_estimate,
@@ -107,7 +107,9 @@ def _ingest_shards(tmp: Path, sources: list, shards: list[list[Item]], previous:
             on_progress(finished, len(shards))
 
     tasks = [(str(tmp), shard_id, items, cfg) for shard_id, items in todo.items()]
-    done = iter(run_tasks(ingest_shard, tasks, runtime, on_done=report))
+    # nodes share no disk: files of this machine (and an earlier corpus's rows) are read here
+    on_driver = bool(previous) or not all(readable_everywhere(source.uri) for source in sources)
+    done = iter(run_tasks(ingest_shard, tasks, runtime, on_done=report, on_driver=on_driver, writes_into=str(tmp)))
     results = [{**(linked[i] if i in linked else next(done)), "key": key} for i, key in enumerate(keys)]
     for i in linked:
         results[i]["sources"] = [shards[i][0][0], shards[i][-1][0]]
@@ -172,6 +174,8 @@ class ShardWriter:
 
     def __init__(self, folder: Path, name: str, cfg: IngestConfig):
         self.folder, self.name = folder, name
+        for part in ("data", "rejects", "counts"):  # a task on another node writes a folder of its own
+            (folder / part).mkdir(parents=True, exist_ok=True)
         self.data = RowGroupWriter(folder / "data" / name, CORPUS_SCHEMA, cfg.row_group_rows,
                                    dictionary=["source", "tokens.list.element"])
         self.rejects = RowGroupWriter(folder / "rejects" / name, REJECT_SCHEMA, cfg.row_group_rows,

@@ -88,7 +88,8 @@ def run_vocab(cfg: VocabConfig, corpus_uri: str, runtime: RuntimeConfig) -> Voca
         if all((corpus / "counts" / Path(s["path"]).name).exists() for s in shards):  # counted at ingestion
             counts = merge_counts([pq.read_table(corpus / "counts" / Path(s["path"]).name) for s in shards])
         else:
-            counts = merge_counts(run_tasks(count_shard_tokens, [(str(corpus / s["path"]),) for s in shards], runtime))
+            counts = merge_counts(run_tasks(count_shard_tokens, [(str(corpus / s["path"]),) for s in shards], runtime,
+                                            on_driver=True))  # the shards of this machine's copy
         words = rank(counts, cfg.min_count, cfg.max_size, cfg.specials)
         chars = rank(char_counts(counts, corpus_manifest), cfg.char_min_count, None, cfg.specials)
         total = int(pc.sum(counts.column("count")).as_py() or 0)

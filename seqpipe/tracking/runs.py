@@ -41,6 +41,13 @@ def tracking_uri(runtime: RuntimeConfig) -> str:
     return runtime.tracking_uri or f"sqlite:///{runtime.local_dir / 'mlflow.db'}"
 
 
+def reachable_from_any_machine(runtime: RuntimeConfig) -> bool:
+    """Whether a Ray Train worker on another machine can log to the tracking store: a server or
+    a database, not this machine's SQLite file or folder."""
+    uri = tracking_uri(runtime)
+    return "://" in uri and not uri.startswith(("sqlite:", "file:"))
+
+
 def configure(runtime: RuntimeConfig) -> str:
     """Point MLflow at the configured backend and make sure the experiment exists."""
     import mlflow

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqpipe.core.driver_files import received_paths
 from seqpipe.core.errors import SeqpipeError
 from seqpipe.training import checkpoint as checkpoints
 from seqpipe.training import rng
@@ -93,10 +94,12 @@ class Progress:
     bad_epochs: int = 0
     history: list = field(default_factory=list)
     stopped: str = ""
+    nodes: list = field(default_factory=list)  # the Ray node of every worker, by rank
 
 
 def worker_loop(config: dict) -> None:
-    """What every Ray Train worker runs; config holds JSON-able values only."""
+    """What every Ray Train worker runs; config holds JSON-able values, and the driver's paths in
+    task_config as seqpipe.core.driver_files sent them (workers on other machines see no driver disk)."""
     import ray.train
     import ray.train.torch
 
@@ -110,22 +113,42 @@ def worker_loop(config: dict) -> None:
     torch.set_flush_denormal(True)  # tiny updates to near-zero rows would otherwise run 10x slower
     seed_everything(cfg.seed)  # the same on every worker while the model is built: DDP starts from rank 0's
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
-    task = _resolve(config["task"])(config["task_config"], device)
-    run = _Supervised(task, cfg, rank, world, device) if isinstance(task, Task) else _OwnEpochs(task, rank, world)
-    nodes = _worker_nodes(world)
-    if rank == 0 and config.get("mlflow_run_id"):
-        from seqpipe.tracking import runs as tracking
+    with received_paths(config["task_config"], runtime) as task_config:  # the driver's files, on this node
+        task = _resolve(config["task"])(task_config, device)
+        run = _Supervised(task, cfg, rank, world, device) if isinstance(task, Task) else _OwnEpochs(task, rank, world)
+        nodes = _worker_nodes(world)
+        progress = run.restore(ray.train.get_checkpoint())
+        progress.nodes = nodes
+        run_id = config.get("mlflow_run_id") if _logs_live(runtime, nodes[0], config["driver_node"]) else None
+        started = time.perf_counter()
+        while progress.epoch < cfg.epochs and not progress.stopped:
+            metrics = run.epoch(progress, started)
+            if out_of_time(started, cfg.max_minutes, world, device) and not progress.stopped:
+                progress.stopped = "time budget spent"
+            if rank == 0:
+                log_epoch(runtime, run_id, metrics, progress.epoch)
+            run.report(progress, metrics)
 
-        tracking.set_tags_to(runtime, config["mlflow_run_id"], {"seqpipe.ray_nodes": ",".join(sorted(set(nodes)))})
-    progress = run.restore(ray.train.get_checkpoint())
-    started = time.perf_counter()
-    while progress.epoch < cfg.epochs and not progress.stopped:
-        metrics = run.epoch(progress, started)
-        if out_of_time(started, cfg.max_minutes, world, device) and not progress.stopped:
-            progress.stopped = "time budget spent"
-        if rank == 0:
-            log_epoch(runtime, config.get("mlflow_run_id"), metrics, progress.epoch)
-        run.report(progress, metrics)
+
+def _logs_live(runtime, rank_0_node: str, driver_node: str) -> bool:
+    """Whether rank 0 logs each epoch to MLflow as it ends: on the driver's machine, or with a
+    tracking server every machine reaches; otherwise the driver logs the epochs after training."""
+    from seqpipe.tracking import runs as tracking
+
+    return rank_0_node == driver_node or tracking.reachable_from_any_machine(runtime)
+
+
+def _record_workers(runtime, run_id: str | None, progress: dict, driver_node: str) -> None:
+    """Tag the stage's run with the workers' Ray nodes and log the epochs rank 0 could not log."""
+    nodes = progress.get("nodes") or []
+    if not run_id or not nodes:
+        return
+    from seqpipe.tracking import runs as tracking
+
+    tracking.set_tags_to(runtime, run_id, {"seqpipe.ray_nodes": ",".join(sorted(set(nodes)))})
+    if not _logs_live(runtime, nodes[0], driver_node):
+        for epoch, metrics in enumerate(progress["history"], 1):
+            tracking.log_metrics_to(runtime, run_id, {**metrics, "epoch": epoch}, epoch)
 
 
 def _worker_nodes(world: int) -> list[str]:
@@ -212,7 +235,8 @@ class _OwnEpochs:
 
     def report(self, progress: Progress, metrics: dict) -> None:
         """Report the epoch with rank 0's arrays and progress (a time-budget stop is not saved)."""
-        task, saved = self.task, {"epoch": progress.epoch, **self.task.progress(), "history": progress.history}
+        task, saved = self.task, {"epoch": progress.epoch, **self.task.progress(), "history": progress.history,
+                                  "nodes": progress.nodes}
         write = (lambda folder: checkpoints.save_arrays(folder, task.state(), saved))
         checkpoints.report({**metrics, "epoch": progress.epoch}, write if self.rank == 0 else None)
 
@@ -370,22 +394,27 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     A rerun with the same run_name resumes from the last checkpoint. Raises
     TrainingDiverged when the loss or the gradients stopped being finite.
     """
-    from seqpipe.core.fanout import ensure_ray
+    from seqpipe.core.driver_files import send_paths
+    from seqpipe.core.fanout import ensure_ray, node_id
     from seqpipe.training.scaling import trainer_class, worker_scaling
 
     ensure_ray(runtime)
+    driver_node = node_id()
     scaling, threads = worker_scaling(cfg.num_workers, cfg.use_gpu, cfg.threads_per_worker,
                                       runtime.max_concurrent_stages or 1)
     runtime = runtime.absolute()  # workers' cwd differs
-    config = {"task": task, "task_config": task_config, "settings": f"{type(cfg).__module__}:{type(cfg).__qualname__}",
+    config = {"task": task, "task_config": send_paths(task_config, runtime), "driver_node": driver_node, "settings": f"{type(cfg).__module__}:{type(cfg).__qualname__}",
               "train": cfg.model_dump(mode="json"), "runtime": runtime.model_dump(mode="json"),
               "mlflow_run_id": mlflow_run_id, "threads": threads}
     trainer = trainer_class(runtime)(worker_loop, train_loop_config=config, scaling_config=scaling,
                                      run_config=_run_config(cfg, runtime, run_name, mode))
     result = trainer.fit()
     if mode == "last":
-        return FitResult(*checkpoints.load_arrays(result.checkpoint, arrays))
+        fitted = FitResult(*checkpoints.load_arrays(result.checkpoint, arrays))
+        _record_workers(runtime, mlflow_run_id, fitted.progress, driver_node)
+        return fitted
     progress = checkpoints.load_progress(result.checkpoint)
+    _record_workers(runtime, mlflow_run_id, progress, driver_node)
     if progress["stopped"].startswith("diverged"):
         raise TrainingDiverged(f"training stopped, {progress['stopped']} (epoch {progress['epoch']}); "
                                "lower train.lr, set train.clip_norm, or check the data")

@@ -1,5 +1,6 @@
 """The pipeline on a Ray cluster of two nodes started on this machine (Ray's own multi-node test
-facility): ingest tasks and Ray Train workers land on both nodes, and the corpus and the
+facility), which see one disk (runtime.shared_disk: a shared volume; tests/faults/test_share_nothing.py
+has nodes that share only the bucket): ingest tasks and Ray Train workers land on both nodes, and the corpus and the
 vocabulary equal those of a run on one local Ray with as many CPUs."""
 import json
 import subprocess
@@ -40,7 +41,7 @@ def two_node_cluster():
 def run_pipeline(tmp_path, name: str, runtime: dict) -> dict:
     config = tmp_path / f"{name}.yaml"
     config.write_text(yaml.safe_dump({
-        "runtime": {"state_dir": str(tmp_path / name), "executor": "ray", **runtime},
+        "runtime": {"state_dir": str(tmp_path / name), "executor": "ray", "shared_disk": True, **runtime},
         "ingest": {"sources": [str(tmp_path / "in")], "shard_mb": 0.002},
         "vocab": {"min_count": 1}, "downstream": [],
         "embeddings": {"dim": 8, "epochs": 1, "num_workers": 2}}))

@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from seqpipe.core.driver_files import Sent, received_paths, send
 from seqpipe.core.fanout import run_tasks
 from seqpipe.data.corpus import load_ids, shard_paths
 from seqpipe.data.vocab import Vocabulary
@@ -38,8 +39,13 @@ GLOVE_LR = 0.05
 _NAMES = ["w", "w_ctx", "b", "b_ctx", "gradsq_w", "gradsq_w_ctx", "gradsq_b", "gradsq_b_ctx"]  # params.tensors()
 
 
-def count_shard(path: str, vocab_uri: str, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """(pair keys row * V + col, values) of one corpus shard's co-occurrences."""
+def count_shard(corpus: Sent, shard: str, vocab_folder: Sent, window: int, runtime) -> tuple[np.ndarray, np.ndarray]:
+    """(pair keys row * V + col, values) of one corpus shard's co-occurrences, on any node."""
+    with received_paths([corpus, vocab_folder], runtime) as (corpus_path, vocab_path):
+        return _count_shard(str(Path(corpus_path) / shard), vocab_path, window)
+
+
+def _count_shard(path: str, vocab_uri: str, window: int) -> tuple[np.ndarray, np.ndarray]:
     vocab = Vocabulary.load(vocab_uri)
     specials = len(vocab.specials)
     ids, sentence = load_ids([path], vocab.tokens, specials)
@@ -57,8 +63,9 @@ def cooccurrence_file(config: dict, cfg, runtime, run_name: str) -> Path:
 
 def build_cooccurrence(config: dict, cfg, runtime, folder: Path) -> Path:
     """Count every shard as a Ray task, merge, save cooc.npz (rows, cols, values)."""
-    parts = run_tasks(count_shard, [(p, config["vocab_uri"], cfg.glove_window) for p in
-                                    shard_paths(config["corpus_uri"])], runtime)
+    corpus, vocab = send(config["corpus_uri"], runtime), send(config["vocab_uri"], runtime)
+    shards = [str(Path(p).relative_to(config["corpus_uri"])) for p in shard_paths(config["corpus_uri"])]
+    parts = run_tasks(count_shard, [(corpus, shard, vocab, cfg.glove_window, runtime) for shard in shards], runtime)
     keys = np.concatenate([k for k, _ in parts])
     values = np.concatenate([v for _, v in parts])
     unique, inverse = np.unique(keys, return_inverse=True)

@@ -73,8 +73,9 @@ def _train(cfg, corpus_uri, vocab_uri, runtime, mlflow_run_id, input_hash) -> tu
     from seqpipe.tasks.embeddings import task as embeddings
     from seqpipe.training.loop import fit
 
-    # Ray Train workers run in their own working directory: every path they get is absolute.
-    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={
+    # Ray Train workers run in their own working directory, maybe on another machine: every path
+    # they get is absolute (seqpipe.core.driver_files sends them), and they get no output folder.
+    cfg = cfg.model_copy(update={"out": None, "eval": cfg.eval.model_copy(update={
         "analogies": cfg.eval.analogies and str(Path(cfg.eval.analogies).resolve()),
         "similarity": [str(Path(p).resolve()) for p in cfg.eval.similarity]})})
     runtime = runtime.absolute()

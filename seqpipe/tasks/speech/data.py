@@ -80,7 +80,8 @@ def prepare(folder: Path, cfg: SpeechConfig, data: dict[str, SpeechData], runtim
     jobs = [(str(folder), split, i // CHUNK, [(u.path, u.transcript, u.origin, u.line) for u in d.utterances[i:i + CHUNK]],
              features, cfg.alphabet, 2 ** cfg.conv_layers)
             for split, d in data.items() for i in range(0, len(d.utterances), CHUNK)]
-    audio_rejects = [Reject(*r) for found in run_tasks(extract_features, jobs, runtime) for r in found]
+    # the audio files are this machine's, and so is the folder the features go to
+    audio_rejects = [Reject(*r) for found in run_tasks(extract_features, jobs, runtime, on_driver=True) for r in found]
     rejects = [r for d in data.values() for r in d.rejects] + audio_rejects
     enforce_reject_policy([(f"{r.origin}:{r.line}", r.reason) for r in rejects], sum(d.read for d in data.values()),
                           cfg.max_reject_rate, "utterances", "speech.max_reject_rate",
