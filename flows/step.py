@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from seqpipe.config import PromotionConfig, RuntimeConfig
-from seqpipe.core import progress
+from seqpipe.core import progress, store
+from seqpipe.core.artifacts import sha256_json
 from seqpipe.core.progress import Update
 from seqpipe.core.stage import StageInputs, local_folder
 from seqpipe.data.ingest import run_ingest
@@ -55,7 +56,8 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
 
     A new output of a task stage is registered as `register_as` (default: the stage's
     REGISTER_AS) and gated; a reused one was registered and gated by the run that wrote it,
-    else (that run crashed first, or this machine's MLflow has never seen it) it is now.
+    else (that run crashed first, or this machine's MLflow has never seen it) it is now; of
+    processes finishing one folder at once, one registers it (`_to_register`).
     """
     task, name = TASKS.get(stage), name or stage
     epochs = _epochs(cfg)
@@ -68,9 +70,7 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
                 result = task.run(cfg, inputs, runtime, run_id)
         else:
             result = DATA_STAGES[stage](cfg, inputs, runtime, run_id)
-        model = (register_as or task.REGISTER_AS) if task else None
-        if model and result.reused and tracking.registered_version(model, result.uri):
-            model = None  # registered and gated by the run that wrote it
+        model = _to_register(result, (register_as or task.REGISTER_AS) if task else None, runtime)
         version = tracking.log_output(local_folder(result.uri, runtime.store_cache), result.reused, model, result.uri)
         decision = None
         if version is not None and promotion.enabled:
@@ -81,6 +81,19 @@ def run_step(stage: str, cfg: BaseModel, inputs: StageInputs, runtime: RuntimeCo
     outcome = StepOutcome(result, version, decision)
     progress.report(Update(name, "end", summary=summarize(stage, outcome, time.monotonic() - started)))
     return outcome
+
+
+def _to_register(result: BaseModel, model: str | None, runtime: RuntimeConfig) -> str | None:
+    """`model` when this process is the one to register the stage's output, else None.
+
+    Many processes may finish the same folder at once (two nightly runs, a run and a `seqpipe
+    finetune`): one publishes it, the others reuse it, and exactly one of them registers it in
+    their MLflow, the first to claim it (seqpipe.core.store.claim). A folder already registered
+    there (by the run that wrote it, or a later one) is not registered again."""
+    if not model or (result.reused and tracking.registered_version(model, result.uri)):
+        return None
+    registry_id = sha256_json(tracking.tracking_uri(runtime))[:12]  # each MLflow registers it once
+    return model if store.claim(result.uri, f"registered-as-{model}-in-{registry_id}") else None
 
 
 def local_inputs(inputs: StageInputs, runtime: RuntimeConfig) -> StageInputs:
