@@ -2,8 +2,11 @@
 of seqpipe.data.corpus.
 
 A corpus is held as `ids` (int32, every sentence's in-vocabulary words, concatenated)
-and `sentence` (int32, the sentence each position belongs to). Out-of-vocabulary words
-are dropped before windowing, as word2vec.c and gensim do.
+and `sentence` (the sentence each position belongs to; only whether two positions share
+it counts, so any numbering with the same boundaries gives the same windows).
+Out-of-vocabulary words are dropped before windowing, as word2vec.c and gensim do. The
+functions take one chunk of a worker's share at a time (`word2vec.train_epoch`), so what
+they allocate follows the chunk, not the corpus.
 """
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def train_epoch(state: Word2VecState, ids: np.ndarray, sentence: np.ndarray, cfg
     generator = torch.Generator(device=state.w_in.device).manual_seed(seed * 1000 + state.epoch)
     n_chunks = n_chunks or max(1, -(-len(ids) // cfg.chunk_tokens))
     bounds = np.linspace(0, len(ids), n_chunks + 1).astype(np.int64)
-    make = (lambda i: _chunk_examples(ids[bounds[i]:bounds[i + 1]], sentence[bounds[i]:bounds[i + 1]],
+    make = (lambda i: _chunk_examples(_span(ids, bounds[i], bounds[i + 1]), _span(sentence, bounds[i], bounds[i + 1]),
                                       keep_prob, cfg, rng, state.w_in.device))
     totals = {"loss": 0.0, "pairs": 0, "words": 0}
     started = time.perf_counter()
@@ -106,7 +106,7 @@ def _train_epoch_hogwild(state, ids, sentence, cfg, keep_prob, noise, tree, tota
             chunk_words = int(bounds[i + 1] - bounds[i])
             lr_start, lr_end = rate(state.words_done), rate(state.words_done + chunk_words)
             seeds = np.random.SeedSequence([seed, state.epoch, i]).generate_state(threads, np.uint32)
-            jobs = [pool.submit(train_span, ids[a:b], sentence[a:b], lr_start, lr_end, int(s))
+            jobs = [pool.submit(train_span, _span(ids, a, b), _span(sentence, a, b), lr_start, lr_end, int(s))
                     for a, b, s in zip(spans[:-1], spans[1:], seeds)]
             for job in jobs:
                 loss, pairs = job.result()
@@ -119,6 +119,12 @@ def _train_epoch_hogwild(state, ids, sentence, cfg, keep_prob, noise, tree, tota
     state.epoch += 1
     return {"loss": totals["loss"] / max(totals["pairs"], 1), "words": len(ids), "pairs": totals["pairs"],
             "seconds": seconds, "words_per_s": len(ids) / max(seconds, 1e-9)}
+
+
+def _span(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """array[start:stop] as a plain ndarray view, no copy: a worker's share is memory-mapped
+    (seqpipe.data.corpus.read_share), and the kernels read its pages as they go."""
+    return np.asarray(array[start:stop])
 
 
 def _chunk_examples(ids, sentence, keep_prob, cfg, rng, device) -> tuple[torch.Tensor, torch.Tensor]:
