@@ -73,8 +73,14 @@ class EmbeddingsConfig(Strict):
         "kernels on shuffled batches of pairs (GPU or CPU) | auto: hogwild on CPU, batched on GPU.")
     batch_pairs: int = Field(4096, ge=1, description="Pairs per SGD step (a multiple of share_negatives).")
     share_negatives: int = Field(32, ge=1, description="Consecutive pairs that share one draw of negatives.")
-    chunk_tokens: int = Field(500_000, ge=1000, description="Corpus words made into shuffled pairs at a time; "
-                              "workers merge their moves after each chunk.")
+    chunk_tokens: int = Field(500_000, ge=1000, description="Word2vec, one worker, batched kernel: corpus "
+                              "words made into shuffled pairs at a time (several: merge_tokens); GloVe: entries "
+                              "each worker trains between two merges.")
+    merge_tokens: int = Field(100_000, ge=1000, description="Word2vec on several workers: the words each worker "
+                              "trains between two merges (one worker never merges; GloVe merges every chunk_tokens).")
+    merge_rows: int = Field(1024, ge=1, description="Word2vec on several workers: a merge takes the merge_rows most "
+                            "frequent words' rows, every 2nd merge 2x as many, every 4th 4x, ...; every row at an "
+                            "epoch's end (scaling.rows_to_merge).")
     num_workers: int = Field(1, ge=1, description="Ray Train workers; each trains on its share of the corpus words "
                              "(one per machine: its threads share the vectors, workers merge every chunk).")
     threads_per_worker: int | None = Field(None, ge=1, description="Kernel threads per worker; null = cores / workers.")

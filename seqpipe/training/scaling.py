@@ -70,6 +70,56 @@ def merge_increments(tensors: list[torch.Tensor], before: list[torch.Tensor],
         tensor += start
 
 
+def rows_to_merge(merge: int, merges: int, rows: int, base: int) -> int:
+    """How many leading (most frequent) rows merge number `merge` (1, 2, ...) of an epoch's `merges` sums.
+
+    pWord2Vec's schedule (Ji et al. 2016, "Parallelizing Word2Vec in Shared and Distributed
+    Memory"): `base` rows at every merge, 2 * base at every 2nd, 4 * base at every 4th, ...
+    (base << the trailing zero bits of `merge`), and every row at the epoch's last merge. Rows are
+    in frequency order, so by Zipf's law a row takes about as many steps between two of its
+    merges whatever its rank, and a merge costs about base * log2(rows / base) rows, not all.
+    """
+    if merge >= merges:
+        return rows
+    return min(rows, base << ((merge & -merge).bit_length() - 1))
+
+
+def merge_leading_rows(tensors: list[torch.Tensor], before: list[torch.Tensor],
+                       reduce: Callable[[torch.Tensor], None], rows: int, rule: Callable = None) -> None:
+    """`rule` (merge_summed_moves, or merge_increments) on the first `rows` rows of every tensor,
+    then before[:rows] = tensor[:rows].
+
+    The other rows keep this worker's own moves until a later merge takes them in: as their
+    `before` stays at their last merge, that merge counts every move since then.
+    """
+    parts, starts = [t[:rows] for t in tensors], [b[:rows] for b in before]
+    (rule or merge_summed_moves)(parts, starts, reduce)
+    for start, part in zip(starts, parts):
+        start.copy_(part)
+
+
+def merge_summed_moves(tensors: list[torch.Tensor], before: list[torch.Tensor],
+                       reduce: Callable[[torch.Tensor], None]) -> None:
+    """Each row moves by the sum of the workers' moves, shrunk where the moves agree, in place:
+    by s * sum_k d_k with s = min(1, sum_k |d_k|^2 / |sum_k d_k|^2).
+
+    Moves in unrelated directions (a row a few steps moved on each worker: SGD steps on
+    different contexts) are summed, as one process taking all the steps would; N equal moves
+    (a frequent row that each worker already took to the same place: summing would overshoot
+    N-fold, and diverged) give their mean. The merged move is never longer than
+    sqrt(sum_k |d_k|^2). A row one worker moved keeps its move. (1-D tensors: per element.)
+    """
+    for tensor, start in zip(tensors, before):
+        tensor -= start
+        squares = tensor * tensor if tensor.dim() == 1 else (tensor * tensor).sum(1)
+        reduce(tensor)
+        reduce(squares)
+        summed = tensor * tensor if tensor.dim() == 1 else (tensor * tensor).sum(1)
+        shrink = (squares / summed.clamp(min=torch.finfo(tensor.dtype).tiny)).clamp(max=1.0)
+        tensor *= shrink if tensor.dim() == 1 else shrink[:, None]
+        tensor += start
+
+
 def merge_moves(tensors: list[torch.Tensor], before: list[torch.Tensor],
                 reduce: Callable[[torch.Tensor], None]) -> None:
     """Each row moves by the mean of the moves of the workers that moved it, in place.

@@ -7,30 +7,36 @@ Ray Train workers; rank 0 evaluates, and the loop logs the epoch's metrics to ML
 checkpoints the task's state (word2vec's W_in, W_out, progress as .npy and JSON: nothing
 is unpickled on resume). A rerun with the same run name resumes from the last checkpoint.
 
-Word2vec: data-parallel workers that merge their moves after every chunk. Each worker
-trains on its contiguous share of the corpus words with the plain loop of
-`seqpipe.tasks.embeddings.word2vec`; after every chunk (about `chunk_tokens` words) each row of
-W_in and W_out moves by the mean of the moves of the workers that moved it
-(`scaling.merge_moves`): a word only one worker saw keeps its whole update, a frequent
-word gets the workers' average. Measured on the 20M-word book corpus of bench/data.md
-(skip-gram 100d, 5 epochs, a row cap of 256; analogy accuracy / WordSim353): one worker 39.4% / 0.500;
-2 workers averaging 36.5% / 0.475, summing 38.0% / 0.484, this rule 37.0% / 0.468;
-4 workers averaging 28.9% / 0.438, summing diverged (NaN in epoch 1), this rule 30.0% / 0.451.
+Word2vec: data-parallel workers that merge their moves after every chunk of about
+`merge_tokens` words each. Each worker trains on its contiguous share of the corpus words with
+the plain loop of `seqpipe.tasks.embeddings.word2vec`; a merge takes the leading (most frequent)
+rows of W_in and W_out that `scaling.rows_to_merge` names (pWord2Vec's schedule: `merge_rows`
+rows every merge, twice as many every 2nd, ..., every row at an epoch's end) and moves each by
+the workers' summed moves, shrunk where they agree (`scaling.merge_summed_moves`): unrelated
+moves add up as one process's steps would, N equal moves count once.
+Measured on the 20M-word book corpus of bench/data.md (24.1M tokens; skip-gram 100d, 3
+epochs, hogwild kernel, 2 cores; analogy accuracy / WordSim353): one worker 35.5% / 0.482.
+The earlier rule (each row moved by the mean move of the workers that moved it, every
+500,000 words) with 4 workers: 10.1% after epoch 1 (one worker 18.2%); with interleaved
+shares (blocks of 10,000 words) instead of contiguous ones 9.3% after epoch 1, 19.6% after 3:
+the rule, not the shares, loses the quality (a row every worker moves learns at lr / N). A plain
+sum of the moves (every 100,000 words, this schedule) diverged with 4 workers in epoch 1.
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from seqpipe.data.corpus import load_ids, shard_paths
+from seqpipe.data.corpus import read_share, shard_words
 from seqpipe.data.vocab import Vocabulary
 from seqpipe.tasks.embeddings import sgns
 from seqpipe.tasks.embeddings.quality import EpochEvaluation
 from seqpipe.tasks.embeddings.word2vec import Tree, Word2VecState, train_epoch, use_hogwild
-from seqpipe.training.scaling import merge_moves
+from seqpipe.training.scaling import merge_leading_rows, rows_to_merge
 
 
 def build_task(task_config: dict, device):
@@ -49,7 +55,7 @@ def task_config(cfg, corpus_uri: str, vocab_uri: str, runtime, run_name: str) ->
     """What build_task reads on every worker (absolute paths: workers run in their own working
     directory); for GloVe, the co-occurrence counts first (made once per run name)."""
     config = {"cfg": cfg.model_dump(mode="json"), "corpus_uri": str(Path(corpus_uri).resolve()),
-              "vocab_uri": str(Path(vocab_uri).resolve())}
+              "vocab_uri": str(Path(vocab_uri).resolve()), "scratch_dir": str(_scratch_dir(runtime))}
     if cfg.algo == "glove":
         from seqpipe.tasks.embeddings.glove_task import cooccurrence_file
 
@@ -70,20 +76,29 @@ def word_vectors(cfg, arrays: dict[str, np.ndarray], specials: int) -> np.ndarra
 
 
 class Word2VecTask:
-    """Skip-gram or CBOW on this worker's contiguous share of the corpus words (an EpochTask)."""
+    """Skip-gram or CBOW on this worker's contiguous share of the corpus words (an EpochTask).
+
+    The share is read from the shards that hold it into memory-mapped files on the worker's
+    disk (`seqpipe.data.corpus.read_share`), so a worker's memory does not grow with the corpus."""
 
     def __init__(self, cfg, task_config: dict, device):
         self.cfg, self.device, self.corpus_uri = cfg, device, task_config["corpus_uri"]
+        self.scratch_dir = task_config.get("scratch_dir")
         self.vocab = Vocabulary.load(task_config["vocab_uri"])
         self.model = Word2VecState(*_init(cfg, self.vocab, device))
         self.noise, self.tree = _output_layer(cfg, self.vocab, task_config["vocab_uri"], device)
         self.keep = self.vocab.keep_probabilities(cfg.sample)
 
     def start(self, rank: int, world: int) -> None:
+        """Map this worker's share: the in-vocabulary words [share[rank], share[rank + 1]) of the corpus,
+        streamed from the shards that hold them onto local disk (memory does not grow with the corpus)."""
         specials = len(self.vocab.specials)
-        ids, sentence = load_ids(shard_paths(self.corpus_uri), self.vocab.tokens, specials)
-        share = np.linspace(0, len(ids), world + 1).astype(np.int64)
-        self.ids, self.sentence = ids[share[rank]:share[rank + 1]], sentence[share[rank]:share[rank + 1]]
+        words_per_shard = shard_words(self.corpus_uri, self.vocab.tokens, specials)
+        share = np.linspace(0, sum(words_per_shard), world + 1).astype(np.int64)
+        folder = self._scratch(rank)
+        self.ids, self.sentence = read_share(self.corpus_uri, self.vocab.tokens, specials, int(share[rank]),
+                                             int(share[rank + 1]), folder, words_per_shard)
+        folder.rmdir()  # its files are unlinked already: mapped, they live as long as the arrays
         # one worker merges with no one: its hogwild threads take the epoch in one piece
         alone = world == 1 and use_hogwild(self.cfg, self.device)
         self.n_chunks = 1 if alone else max(1, -(-int(share[1] - share[0]) // self.cfg.chunk_tokens))
@@ -93,13 +108,27 @@ class Word2VecTask:
     def run_epoch(self, epoch: int) -> dict:
         """Epoch `epoch`, which self.model.epoch counts too (the learning rate follows its words_done)."""
         cfg, model = self.cfg, self.model
+        merges = self._merges_per_epoch() if self.world > 1 else None
         metrics = train_epoch(model, self.ids, self.sentence, cfg, self.keep, self.noise, self.tree,
-                              len(self.ids) * cfg.epochs, seed=cfg.seed * 100 + self.rank, n_chunks=self.n_chunks,
-                              sync=self._merge_after_each_chunk() if self.world > 1 else None)
+                              len(self.ids) * cfg.epochs, seed=cfg.seed * 100 + self.rank,
+                              n_chunks=merges or self.n_chunks,
+                              sync=self._merge_after_each_chunk(merges) if merges else None)
         metrics = _combine_across_workers(metrics, self.world, self.device)
         if self.rank == 0:
             metrics.update(self.evaluation(model.w_in[len(self.vocab.specials):].cpu().numpy()))
         return metrics
+
+    def _scratch(self, rank: int) -> Path:
+        """A new folder for the share's files: in scratch_dir where this node can write there, else in the
+        system's temporary folder (another node than the driver's may lack the driver's path)."""
+        for parent in (self.scratch_dir, None):
+            try:
+                if parent:
+                    Path(parent).mkdir(parents=True, exist_ok=True)
+                return Path(tempfile.mkdtemp(prefix=f"word2vec-share-{rank}-", dir=parent))
+            except OSError:
+                continue
+        raise OSError("no folder to write the corpus share in")
 
     def state(self) -> dict[str, np.ndarray]:
         return {"w_in": self.model.w_in.cpu().numpy(), "w_out": self.model.w_out.cpu().numpy()}
@@ -112,19 +141,45 @@ class Word2VecTask:
                                    torch.from_numpy(arrays["w_out"]).to(self.device),
                                    progress["epoch"], progress["words_done"])
 
-    def _merge_after_each_chunk(self) -> Callable[[], None]:
-        """Each row of W_in and W_out moves by the mean move of the workers that moved it since the last merge."""
+    def _merges_per_epoch(self) -> int:
+        """Chunks of about merge_tokens words in the largest share: the same number on every worker,
+        as each merge is an all-reduce that every worker joins."""
+        if getattr(self, "_merges", None) is None:
+            import torch.distributed as dist
+
+            longest = torch.tensor([len(self.ids)], dtype=torch.int64)
+            dist.all_reduce(longest, op=dist.ReduceOp.MAX)
+            self._merges = max(1, -(-int(longest.item()) // self.cfg.merge_tokens))
+        return self._merges
+
+    def _merge_after_each_chunk(self, merges: int) -> Callable[[], None]:
+        """After each of the epoch's `merges` chunks: W_in's and W_out's leading (most frequent) rows,
+        as many as `scaling.rows_to_merge` says, move by the SUM of the workers' moves since those rows'
+        last merge, as one process taking every worker's steps would move them; every row at the last."""
         import torch.distributed as dist
 
         tensors = [self.model.w_in, self.model.w_out]
         before = [tensor.clone() for tensor in tensors]
+        done = 0
 
         def merge() -> None:
-            merge_moves(tensors, before, dist.all_reduce)
-            for start, tensor in zip(before, tensors):
-                start.copy_(tensor)
+            nonlocal done
+            done += 1
+            rows = rows_to_merge(done, merges, len(self.model.w_in), self.cfg.merge_rows)
+            merge_leading_rows(tensors[:1], before[:1], dist.all_reduce, rows)
+            # hierarchical softmax: W_out's rows are the Huffman tree's inner nodes, not in word order
+            out_rows = rows if self.cfg.loss == "ns" else len(self.model.w_out)
+            merge_leading_rows(tensors[1:], before[1:], dist.all_reduce, out_rows)
 
         return merge
+
+
+def _scratch_dir(runtime) -> Path:
+    """Where workers write their corpus shares: the local state folder's scratch/ (a per-machine
+    folder, on disk). Made here, empty, so the path reaches the workers as it is."""
+    folder = runtime.local_dir / "scratch"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _init(cfg, vocab, device):
