@@ -5,7 +5,7 @@ from pathlib import Path
 from seqpipe.config import RuntimeConfig
 from seqpipe.core import store
 from seqpipe.core.driver_files import Sent, published_uri, received, received_paths, send, send_paths
-from seqpipe.core.fanout import _write_files, _writing_where_possible
+from seqpipe.core.fanout import _write_files, _writing_where_possible, node_id
 from tests.unit.test_stage_publish import folder_with
 
 URI = "s3://seqpipe/state/corpus/corpus-0123"
@@ -16,7 +16,7 @@ def test_on_one_machine_a_path_is_sent_as_itself(tmp_path):
     (tmp_path / "data.json").write_text("{}")
     config = {"folder": str(tmp_path), "nested": [str(tmp_path / "data.json")], "relative": "data.json", "n": 3}
     sent = send_paths(config, runtime)
-    assert sent["folder"] == Sent(str(tmp_path), "local") and sent["relative"] == "data.json" and sent["n"] == 3
+    assert sent["folder"] == Sent(str(tmp_path), node_id()) and sent["relative"] == "data.json" and sent["n"] == 3
     with received_paths(sent, runtime) as config_here:
         assert config_here == config
 
@@ -59,17 +59,17 @@ def test_a_task_on_another_node_writes_its_own_folder_and_the_driver_gets_the_fi
         (Path(folder) / "data" / name).write_bytes(b"rows")
         return 4
 
-    elsewhere = _writing_where_possible(write_shard, driver="the-driver's-node")  # this process is "local"
+    elsewhere = _writing_where_possible(write_shard, driver="the-driver's-node")  # not this process's node
     result, files = elsewhere(str(tmp_path / "driver-folder"), "part-00000.parquet")
     assert not (tmp_path / "driver-folder").exists(), "the driver's folder is not written on another node"
     assert _write_files(tmp_path / "driver-folder", result, files) == 4
     assert (tmp_path / "driver-folder" / "data" / "part-00000.parquet").read_bytes() == b"rows"
 
-    on_driver = _writing_where_possible(write_shard, driver="local")
+    on_driver = _writing_where_possible(write_shard, driver=node_id())
     assert on_driver(str(tmp_path / "driver-folder"), "part-00001.parquet") == (4, {})
     assert (tmp_path / "driver-folder" / "data" / "part-00001.parquet").exists()
 
 
 def test_shared_disk_sends_paths_as_they_are(tmp_path):
     runtime = RuntimeConfig(executor="local", state_dir=str(tmp_path), shared_disk=True)
-    assert send(tmp_path, runtime) == Sent(str(tmp_path.resolve()), "local")
+    assert send(tmp_path, runtime) == Sent(str(tmp_path.resolve()), node_id())
