@@ -280,12 +280,13 @@ def _base(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _lapsed(lease: dict | None, seconds: float = LEASE_SECONDS) -> bool:
+def _lapsed(lease: dict | None, seconds: float | None = None) -> bool:
+    """Whether `lease` (an object's info) is older than `seconds` (default: LEASE_SECONDS, read now)."""
     if lease is None:
         return True
     modified = lease.get("LastModified") or lease.get("mtime") or lease.get("created")
     stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified or 0)
-    return time.time() - stamp > seconds
+    return time.time() - stamp > (LEASE_SECONDS if seconds is None else seconds)
 
 
 def _remove_quietly(fs, path: str) -> None:
