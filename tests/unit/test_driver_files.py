@@ -70,6 +70,9 @@ def test_a_task_on_another_node_writes_its_own_folder_and_the_driver_gets_the_fi
     assert (tmp_path / "driver-folder" / "data" / "part-00001.parquet").exists()
 
 
-def test_shared_disk_sends_paths_as_they_are(tmp_path):
+def test_shared_disk_sends_paths_as_they_are_on_a_cluster_too(tmp_path, monkeypatch):
+    from seqpipe.core import driver_files
+
+    monkeypatch.setattr(driver_files, "several_nodes", lambda: True)  # else no files would be sent anyway
     runtime = RuntimeConfig(executor="local", state_dir=str(tmp_path), shared_disk=True)
     assert send(tmp_path, runtime) == Sent(str(tmp_path.resolve()), node_id())

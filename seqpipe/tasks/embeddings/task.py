@@ -99,36 +99,28 @@ class Word2VecTask:
         self.ids, self.sentence = read_share(self.corpus_uri, self.vocab.tokens, specials, int(share[rank]),
                                              int(share[rank + 1]), folder, words_per_shard)
         folder.rmdir()  # its files are unlinked already: mapped, they live as long as the arrays
-        # one worker merges with no one: its hogwild threads take the epoch in one piece
-        alone = world == 1 and use_hogwild(self.cfg, self.device)
-        self.n_chunks = 1 if alone else max(1, -(-int(share[1] - share[0]) // self.cfg.chunk_tokens))
         self.rank, self.world = rank, world
+        # several workers: a chunk between two merges; one worker merges with no one, so its hogwild
+        # threads take the epoch in one piece (the batched kernel: chunks of chunk_tokens)
+        alone = world == 1 and use_hogwild(self.cfg, self.device)
+        self.n_chunks = self._merges_per_epoch() if world > 1 else 1 if alone else None
         self.evaluation = EpochEvaluation(self.cfg.eval, self.vocab.tokens[specials:]) if rank == 0 else None
 
     def run_epoch(self, epoch: int) -> dict:
         """Epoch `epoch`, which self.model.epoch counts too (the learning rate follows its words_done)."""
         cfg, model = self.cfg, self.model
-        merges = self._merges_per_epoch() if self.world > 1 else None
         metrics = train_epoch(model, self.ids, self.sentence, cfg, self.keep, self.noise, self.tree,
-                              len(self.ids) * cfg.epochs, seed=cfg.seed * 100 + self.rank,
-                              n_chunks=merges or self.n_chunks,
-                              sync=self._merge_after_each_chunk(merges) if merges else None)
+                              len(self.ids) * cfg.epochs, seed=cfg.seed * 100 + self.rank, n_chunks=self.n_chunks,
+                              sync=self._merge_after_each_chunk(self.n_chunks) if self.world > 1 else None)
         metrics = _combine_across_workers(metrics, self.world, self.device)
         if self.rank == 0:
             metrics.update(self.evaluation(model.w_in[len(self.vocab.specials):].cpu().numpy()))
         return metrics
 
     def _scratch(self, rank: int) -> Path:
-        """A new folder for the share's files: in scratch_dir where this node can write there, else in the
-        system's temporary folder (another node than the driver's may lack the driver's path)."""
-        for parent in (self.scratch_dir, None):
-            try:
-                if parent:
-                    Path(parent).mkdir(parents=True, exist_ok=True)
-                return Path(tempfile.mkdtemp(prefix=f"word2vec-share-{rank}-", dir=parent))
-            except OSError:
-                continue
-        raise OSError("no folder to write the corpus share in")
+        """A new folder for the share's files in scratch_dir, which exists on every node (the driver's
+        path on its node, elsewhere a folder seqpipe.core.driver_files made), else the system's temp."""
+        return Path(tempfile.mkdtemp(prefix=f"word2vec-share-{rank}-", dir=self.scratch_dir))
 
     def state(self) -> dict[str, np.ndarray]:
         return {"w_in": self.model.w_in.cpu().numpy(), "w_out": self.model.w_out.cpu().numpy()}
@@ -144,13 +136,11 @@ class Word2VecTask:
     def _merges_per_epoch(self) -> int:
         """Chunks of about merge_tokens words in the largest share: the same number on every worker,
         as each merge is an all-reduce that every worker joins."""
-        if getattr(self, "_merges", None) is None:
-            import torch.distributed as dist
+        import torch.distributed as dist
 
-            longest = torch.tensor([len(self.ids)], dtype=torch.int64)
-            dist.all_reduce(longest, op=dist.ReduceOp.MAX)
-            self._merges = max(1, -(-int(longest.item()) // self.cfg.merge_tokens))
-        return self._merges
+        longest = torch.tensor([len(self.ids)], dtype=torch.int64)
+        dist.all_reduce(longest, op=dist.ReduceOp.MAX)
+        return max(1, -(-int(longest.item()) // self.cfg.merge_tokens))
 
     def _merge_after_each_chunk(self, merges: int) -> Callable[[], None]:
         """After each of the epoch's `merges` chunks: W_in's and W_out's leading (most frequent) rows,
