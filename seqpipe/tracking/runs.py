@@ -59,10 +59,23 @@ def configure(runtime: RuntimeConfig) -> str:
     mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(runtime.experiment) is None:
         location = (state / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
-        mlflow.create_experiment(runtime.experiment, artifact_location=location)
+        _create_experiment(runtime.experiment, location)
     mlflow.set_experiment(runtime.experiment)
     tracking_buffer.send_pending(uri, runtime.local_dir)  # what an earlier outage kept back
     return uri
+
+
+def _create_experiment(name: str, location: str | None) -> None:
+    """Create the experiment, unless another process (a second run starting at the same moment)
+    created it since we looked: then theirs is the one to use."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        if mlflow.get_experiment_by_name(name) is None:
+            raise
 
 
 @contextlib.contextmanager

@@ -27,3 +27,22 @@ def test_a_run_that_cannot_be_closed_after_a_good_stage_is_an_error(tmp_path):
     with pytest.raises(MlflowException):
         with runs.stage_run(runtime_in(tmp_path), "ner", runtime_in(tmp_path)) as run_id:
             MlflowClient().delete_run(run_id)
+
+
+def test_an_experiment_another_process_creates_meanwhile_is_used(tmp_path, monkeypatch):
+    """Two runs starting at once both find no experiment and both create it (seen with 4 processes
+    against an MLflow server): the second must use the first's, not fail."""
+    import mlflow
+
+    runtime = runtime_in(tmp_path)
+    runs.configure(runtime)  # the other process's experiment
+    created = mlflow.get_experiment_by_name(runtime.experiment).experiment_id
+    lookup, looks = mlflow.get_experiment_by_name, []
+
+    def looked_too_early(name):  # our first look came just before the other process created it
+        looks.append(name)
+        return None if len(looks) == 1 else lookup(name)
+
+    monkeypatch.setattr(mlflow, "get_experiment_by_name", looked_too_early)
+    runs.configure(runtime)
+    assert mlflow.get_experiment_by_name(runtime.experiment).experiment_id == created
