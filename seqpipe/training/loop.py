@@ -115,7 +115,8 @@ def worker_loop(config: dict) -> None:
     device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
     with received_paths(config["task_config"], runtime) as task_config:  # the driver's files, on this node
         task = _resolve(config["task"])(task_config, device)
-        run = _Supervised(task, cfg, rank, world, device) if isinstance(task, Task) else _OwnEpochs(task, rank, world)
+        run = (_Supervised(task, cfg, rank, world, device) if isinstance(task, Task) else
+               _OwnEpochs(task, rank, world, device))
         nodes = _worker_nodes(world)
         progress = run.restore(ray.train.get_checkpoint())
         progress.nodes = nodes
@@ -216,8 +217,8 @@ class _Supervised:
 class _OwnEpochs:
     """An EpochTask's epochs: its own step and state; the loop keeps epoch and history."""
 
-    def __init__(self, task: EpochTask, rank: int, world: int):
-        self.task, self.rank = task, rank
+    def __init__(self, task: EpochTask, rank: int, world: int, device):
+        self.task, self.rank, self.world, self.device = task, rank, world, device
         task.start(rank, world)
 
     def restore(self, checkpoint) -> Progress:
@@ -231,12 +232,20 @@ class _OwnEpochs:
         metrics = self.task.run_epoch(progress.epoch)
         progress.epoch += 1
         progress.history.append(metrics)
+        diverged = torch.tensor([0.0 if math.isfinite(metrics.get("loss", 0.0)) else 1.0], device=self.device)
+        if self.world > 1:  # every worker stops together
+            import torch.distributed as dist
+
+            dist.all_reduce(diverged)
+        if diverged.item():
+            progress.stopped = f"diverged: the loss of {int(diverged.item())} worker(s) is not finite"
         return metrics
 
     def report(self, progress: Progress, metrics: dict) -> None:
-        """Report the epoch with rank 0's arrays and progress (a time-budget stop is not saved)."""
+        """Report the epoch with rank 0's arrays and progress (its stop reason is for the driver; a resumed run
+        does not read it)."""
         task, saved = self.task, {"epoch": progress.epoch, **self.task.progress(), "history": progress.history,
-                                  "nodes": progress.nodes}
+                                  "nodes": progress.nodes, "stopped": progress.stopped}
         write = (lambda folder: checkpoints.save_arrays(folder, task.state(), saved))
         checkpoints.report({**metrics, "epoch": progress.epoch}, write if self.rank == 0 else None)
 
@@ -409,15 +418,15 @@ def fit(task: str, task_config: dict, cfg, runtime, run_name: str, mode: str = "
     trainer = trainer_class(runtime)(worker_loop, train_loop_config=config, scaling_config=scaling,
                                      run_config=_run_config(cfg, runtime, run_name, mode))
     result = trainer.fit()
-    if mode == "last":
-        fitted = FitResult(*checkpoints.load_arrays(result.checkpoint, arrays))
-        _record_workers(runtime, mlflow_run_id, fitted.progress, driver_node)
-        return fitted
-    progress = checkpoints.load_progress(result.checkpoint)
+    fitted = FitResult(*checkpoints.load_arrays(result.checkpoint, arrays)) if mode == "last" else None
+    progress = fitted.progress if fitted else checkpoints.load_progress(result.checkpoint)
     _record_workers(runtime, mlflow_run_id, progress, driver_node)
-    if progress["stopped"].startswith("diverged"):
-        raise TrainingDiverged(f"training stopped, {progress['stopped']} (epoch {progress['epoch']}); "
-                               "lower train.lr, set train.clip_norm, or check the data")
+    if progress.get("stopped", "").startswith("diverged"):
+        raise TrainingDiverged(f"training stopped, {progress['stopped']} (epoch {progress['epoch']}); lower the "
+                               "learning rate, " + ("use fewer workers," if fitted else "set clip_norm,") +
+                               " or check the data")
+    if fitted:
+        return fitted
     sign = 1 if mode == "max" else -1
     best, _ = max(result.best_checkpoints, key=lambda pair: sign * pair[1]["score"])
     return FitResult(best_state=checkpoints.load_model_state(best), progress=progress)

@@ -94,6 +94,17 @@ def test_a_diverging_run_stops_with_a_clear_error(ray_session, tmp_path):
             "diverging", mode="min")
 
 
+def test_an_epoch_task_whose_loss_turns_infinite_on_one_worker_stops_every_worker(ray_session, tmp_path):
+    """GloVe on more workers than it holds went on for every epoch with an infinite loss and published
+    vectors of zeros: now the workers stop together after the epoch and the stage fails."""
+    from seqpipe.config import EmbeddingsConfig
+    from seqpipe.training.loop import TrainingDiverged, fit
+
+    with pytest.raises(TrainingDiverged, match=r"diverged: the loss of 1 worker\(s\) is not finite \(epoch 2\)"):
+        fit("tests.integration.diverging_task:build_epoch_task", {}, EmbeddingsConfig(epochs=5, num_workers=2),
+            RuntimeConfig(state_dir=str(tmp_path)), "diverging-epochs", mode="last", arrays=["w"])
+
+
 def test_translation_trains_then_translates_and_analyses_from_the_command_line(ray_session, tmp_path):
     from seqpipe.cli import app
     from seqpipe.config import ParallelFiles, TranslationConfig
