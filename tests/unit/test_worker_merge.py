@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from seqpipe.training.scaling import merge_leading_rows, merge_summed_moves, rows_to_merge
+from seqpipe.training.scaling import merge_leading_rows, merge_summed_moves, rows_to_merge, worker_lr
 
 
 def _moves(rank: int) -> torch.Tensor:
@@ -91,3 +91,11 @@ def test_rows_to_merge_doubles_with_the_trailing_zero_bits_and_takes_every_row_l
     assert [rows_to_merge(m, 9, 16, 2) for m in range(1, 10)] == [2, 4, 2, 8, 2, 4, 2, 16, 16]
     assert [rows_to_merge(m, 3, 100, 8) for m in range(1, 4)] == [8, 16, 100]
     assert rows_to_merge(1, 1, 5, 1024) == 5
+
+
+def test_workers_start_from_the_learning_rate_times_the_root_of_their_number():
+    """One worker trains at the configured rate; N workers, whose agreeing moves merge to their mean,
+    at sqrt(N) times it (the book-corpus figures are in scaling.worker_lr)."""
+    assert worker_lr(0.025, 1) == 0.025
+    assert worker_lr(0.025, 4) == pytest.approx(0.05)
+    assert worker_lr(0.025, 8) == pytest.approx(0.025 * 8 ** 0.5)

@@ -13,7 +13,8 @@ the plain loop of `seqpipe.tasks.embeddings.word2vec`; a merge takes the leading
 rows of W_in and W_out that `scaling.rows_to_merge` names (pWord2Vec's schedule: `merge_rows`
 rows every merge, twice as many every 2nd, ..., every row at an epoch's end) and moves each by
 the workers' summed moves, shrunk where they agree (`scaling.merge_summed_moves`): unrelated
-moves add up as one process's steps would, N equal moves count once.
+moves add up as one process's steps would, N equal moves count once. As that trains a row the
+workers agree on at lr / N, N workers start at lr * sqrt(N) (`scaling.worker_lr`).
 Measured on the 20M-word book corpus of bench/data.md (24.1M tokens; skip-gram 100d, 3
 epochs, hogwild kernel, 2 cores; analogy accuracy / WordSim353): one worker 35.5% / 0.482.
 The earlier rule (each row moved by the mean move of the workers that moved it, every
@@ -35,8 +36,8 @@ from seqpipe.data.corpus import read_share, shard_words
 from seqpipe.data.vocab import Vocabulary
 from seqpipe.tasks.embeddings import sgns
 from seqpipe.tasks.embeddings.quality import EpochEvaluation
-from seqpipe.tasks.embeddings.word2vec import Tree, Word2VecState, train_epoch, use_hogwild
-from seqpipe.training.scaling import merge_leading_rows, rows_to_merge
+from seqpipe.tasks.embeddings.word2vec import Tree, Word2VecState, initial_lr, train_epoch, use_hogwild
+from seqpipe.training.scaling import merge_leading_rows, rows_to_merge, worker_lr
 
 
 def build_task(task_config: dict, device):
@@ -100,6 +101,8 @@ class Word2VecTask:
                                              int(share[rank + 1]), folder, words_per_shard)
         folder.rmdir()  # its files are unlinked already: mapped, they live as long as the arrays
         self.rank, self.world = rank, world
+        if world > 1:  # every row the workers agree on moves by their mean: see scaling.worker_lr
+            self.cfg = self.cfg.model_copy(update={"lr": worker_lr(initial_lr(self.cfg), world)})
         # several workers: a chunk between two merges; one worker merges with no one, so its hogwild
         # threads take the epoch in one piece (the batched kernel: chunks of chunk_tokens)
         alone = world == 1 and use_hogwild(self.cfg, self.device)
