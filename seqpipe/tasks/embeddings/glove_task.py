@@ -5,15 +5,16 @@ tasks (`seqpipe.core.fanout`), then `GloveTask`'s epochs on the Ray Train worker
 The co-occurrence matrix is built shard-parallel and merged once (sparse: memory grows
 with the number of distinct pairs); each Ray Train worker then trains AdaGrad on its
 strided share of the non-zero entries, in chunks of `chunk_tokens` entries. After every
-chunk the workers SUM their increments to every tensor, vectors, biases and AdaGrad
-accumulators alike: x = x0 + sum_k (x_k - x0), so an accumulator that started at 1 becomes
-1 + sum_k (G_k - 1), as if one process had taken all the steps (glove.c's Hogwild threads
-add their updates the same way). Averaging instead would leave every accumulator N times
-too small, the steps sqrt(N) too large, and the result dependent on num_workers.
-Measured on the 20M-word book corpus of bench/data.md (100d, 5 epochs; analogy accuracy /
-WordSim353): one worker 5.9% / 0.077; 2 workers summing 5.8% / 0.080, averaging every tensor
-1.6% / 0.023, word2vec's per-row mean of the vectors 1.6% / 0.031; 4 workers summing diverged
-(an infinite loss in epoch 1): more workers than cores is not yet usable for GloVe.
+chunk the workers SUM their increments to the AdaGrad accumulators: x = x0 + sum_k (x_k - x0),
+so an accumulator that started at 1 becomes 1 + sum_k (G_k - 1), as if one process had taken
+all the steps (glove.c's Hogwild threads add their updates the same way; averaging would leave
+it N times too small and the steps sqrt(N) too large). The vectors and biases move by the
+workers' summed moves, shrunk where they agree, and N workers start at lr * sqrt(N), as
+word2vec's (`scaling.merge_summed_moves`, `scaling.worker_lr`).
+Measured on the 20M-word book corpus of bench/data.md (100d, 3 epochs; analogy accuracy /
+WordSim353 / loss): one worker 2.1% / 0.032 / 0.0149; 8 workers summing every increment
+diverged (an infinite loss from epoch 1); 8 workers with this merge 3.4% / 0.048 / 0.0162
+(0.4% / -0.030 at lr 0.05). GloVe needs many more epochs than 3 on this corpus.
 Rank 0 evaluates, the loop logs and checkpoints (every tensor of `GloveParams` as .npy,
 progress as JSON); each epoch's order is drawn from (seed, rank, epoch), so a resumed run
 repeats the uninterrupted one.
@@ -33,7 +34,7 @@ from seqpipe.data.corpus import load_ids, shard_paths
 from seqpipe.data.vocab import Vocabulary
 from seqpipe.tasks.embeddings.glove import cooccurrence, epoch_order, glove_epoch, glove_vectors, init_glove
 from seqpipe.tasks.embeddings.quality import EpochEvaluation
-from seqpipe.training.scaling import merge_increments
+from seqpipe.training.scaling import merge_increments, merge_summed_moves, worker_lr
 
 GLOVE_LR = 0.05
 _NAMES = ["w", "w_ctx", "b", "b_ctx", "gradsq_w", "gradsq_w_ctx", "gradsq_b", "gradsq_b_ctx"]  # params.tensors()
@@ -91,8 +92,10 @@ def train_epoch(params, entries: list[torch.Tensor], cfg, rank: int, epoch: int,
         before = [t.clone() for t in params.tensors()] if reduce else []
         cost += glove_epoch(params, *entries, order[lo:hi], cfg.batch_pairs * 4, lr=cfg.lr or GLOVE_LR,
                             x_max=cfg.glove_x_max, alpha=cfg.glove_alpha)
-        if reduce:
-            merge_increments(params.tensors(), before, reduce)
+        if reduce:  # vectors and biases: summed moves, shrunk where they agree; AdaGrad's sums: summed
+            tensors = params.tensors()
+            merge_summed_moves(tensors[:4], before[:4], reduce)
+            merge_increments(tensors[4:], before[4:], reduce)
     return cost
 
 
@@ -109,6 +112,8 @@ class GloveTask:
         self.entries = [torch.from_numpy(cooc[k][rank::world]) for k in ("rows", "cols", "values")]
         self.n_chunks = max(1, -(-len(cooc["values"]) // world // self.cfg.chunk_tokens))
         self.rank, self.world = rank, world
+        if world > 1:  # as word2vec's: a row the workers agree on moves by their mean
+            self.cfg = self.cfg.model_copy(update={"lr": worker_lr(self.cfg.lr or GLOVE_LR, world)})
         self.evaluation = EpochEvaluation(self.cfg.eval, self.tokens) if rank == 0 else None
 
     def run_epoch(self, epoch: int) -> dict:
