@@ -1,8 +1,11 @@
 """Downstream stages side by side: where the cluster has room for two stages' workers they
 train at once (their MLflow runs overlap in time) and both register; where one stage's workers
 fill the CPUs they run one after another, without waiting on each other forever."""
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -92,5 +95,10 @@ print("one Ray")
 def test_two_stage_threads_starting_ray_at_once_start_one(tmp_path):
     """A rerun whose upstream stages are reused starts Ray from two stage threads at once: two
     ray.init calls in one process made it lose its GCS and terminate."""
-    run = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=150, cwd=tmp_path)
+    ray_tmp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short (socket paths), its own: not the session Ray's
+    try:
+        run = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=150, cwd=tmp_path,
+                             env={**os.environ, "RAY_TMPDIR": ray_tmp})
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert run.returncode == 0 and "one Ray" in run.stdout, run.stderr[-2000:]
