@@ -67,7 +67,7 @@ class EmbeddingsConfig(Strict):
     sample: float = Field(1e-3, ge=0.0, description="Frequent-word subsampling threshold; 0 = off.")
     epochs: int = Field(5, ge=1)
     lr: float | None = Field(None, gt=0, description="Initial learning rate; null = 0.025 skip-gram, 0.05 CBOW, "
-                             "0.05 GloVe. N word2vec workers each start at lr * sqrt(N) (scaling.worker_lr).")
+                             "0.05 GloVe. N workers each start at lr * sqrt(N) (scaling.worker_lr).")
     min_lr_ratio: float = Field(1e-4, ge=0, le=1, description="The learning rate decays linearly to lr * min_lr_ratio.")
     kernel: Literal["auto", "hogwild", "batched"] = Field(
         "auto", description="hogwild: compiled CPU kernels on the worker's threads, in corpus order | batched: torch "

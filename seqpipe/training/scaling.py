@@ -70,7 +70,7 @@ def merge_increments(tensors: list[torch.Tensor], before: list[torch.Tensor],
 
 
 def worker_lr(lr: float, workers: int) -> float:
-    """The learning rate each of `workers` word2vec workers starts from: lr * sqrt(workers).
+    """The learning rate each of `workers` embedding workers (word2vec, GloVe) starts from: lr * sqrt(workers).
 
     merge_summed_moves gives a row the workers agree on (a frequent word, moved the same way on
     every share) their mean move, which trains it at lr / N, and a row one worker moved its whole
