@@ -14,7 +14,7 @@ word2vec's (`scaling.merge_summed_moves`, `scaling.worker_lr`).
 Measured on the 20M-word book corpus of bench/data.md (100d, 3 epochs; analogy accuracy /
 WordSim353 / loss): one worker 2.1% / 0.032 / 0.0149; 8 workers summing every increment
 diverged (an infinite loss from epoch 1); 8 workers with this merge 3.4% / 0.048 / 0.0162
-(0.4% / -0.030 at lr 0.05). GloVe needs many more epochs than 3 on this corpus.
+(0.4% / -0.030 with every worker at lr 0.05, no sqrt(N)). GloVe needs many more epochs than 3 on this corpus.
 Rank 0 evaluates, the loop logs and checkpoints (every tensor of `GloveParams` as .npy,
 progress as JSON); each epoch's order is drawn from (seed, rank, epoch), so a resumed run
 repeats the uninterrupted one.
